@@ -1,0 +1,3 @@
+from cwsim.cli import main
+
+main()

@@ -1,0 +1,158 @@
+"""cwsim's in-memory state: settings, API members and the records of each collection.
+
+State lives in memory only; ``/_sim/snapshot`` and ``/_sim/scenario`` (or ``--scenario``) make it
+durable. All mutation happens on the server's event loop, one request at a time between awaits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cwsim.resources import RESOURCES, Resource
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Member:
+    """An API member: ``companyId+publicKey:privateKey`` authenticates as it."""
+
+    public_key: str
+    private_key: str
+    identifier: str = "APIMember"
+    read_only: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "publicKey": self.public_key,
+            "privateKey": self.private_key,
+            "identifier": self.identifier,
+            "readOnly": self.read_only,
+        }
+
+
+DEFAULT_MEMBER = Member(public_key="simpub", private_key="simpriv", identifier="SimAPI")
+
+
+@dataclass
+class SimSettings:
+    """Behaviour switches, set at start (CLI, scenario) and changed at run time (/_sim/settings)."""
+
+    company_id: str = "sim"
+    company_name: str = "cwsim"
+    api_version: str = "2026.4"
+    codebases: tuple[str, ...] = ("v4_6_release/", "v2026_4/")
+    is_cloud: bool = True
+    server_time_zone: str = "Eastern Standard Time"
+    require_client_id: bool = True
+    #: Status for a request without a clientId header: the real answer is undocumented.
+    missing_client_id_status: int = 401
+    #: ConnectWise's "already been invoiced" rule for additions on non-prorated agreements.
+    invoiced_rule: bool = True
+    #: Token bucket per member; 0 turns rate limiting off.
+    rate_limit_per_minute: int = 1000
+    #: Collection paths (e.g. ``finance/agreements/{parentId}/additions``) that ignore
+    #: forward-only paging, as some real endpoints do.
+    forward_only_disabled: tuple[str, ...] = ()
+
+    def update(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if key not in self.__dataclass_fields__:
+                raise KeyError(key)
+            current = getattr(self, key)
+            if isinstance(current, tuple):
+                if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                    raise TypeError(f"{key} must be a list of strings")
+                value = tuple(value)
+            elif isinstance(current, bool):
+                if not isinstance(value, bool):
+                    raise TypeError(f"{key} must be true or false")
+            elif isinstance(current, int):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise TypeError(f"{key} must be a whole number")
+            elif not isinstance(value, str):
+                raise TypeError(f"{key} must be a string")
+            setattr(self, key, value)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in ((k, getattr(self, k)) for k in self.__dataclass_fields__)
+        }
+
+
+@dataclass
+class Collection:
+    """The records of one resource, indexed by id and, for child resources, by parent id."""
+
+    resource: Resource
+    by_id: dict[int, dict[str, Any]] = field(default_factory=dict)
+    by_parent: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    next_id: int = 1
+
+    def allocate_id(self, wanted: int | None = None) -> int:
+        if wanted is not None:
+            if wanted in self.by_id:
+                raise ValueError(f"{self.resource.key} id {wanted} is already in use")
+            self.next_id = max(self.next_id, wanted + 1)
+            return wanted
+        new_id = self.next_id
+        self.next_id += 1
+        return new_id
+
+    def put(self, record: dict[str, Any], parent_id: int | None = None) -> None:
+        self.by_id[record["id"]] = record
+        if parent_id is not None:
+            self.by_parent.setdefault(parent_id, {})[record["id"]] = record
+
+    def remove(self, record_id: int, parent_id: int | None = None) -> None:
+        self.by_id.pop(record_id, None)
+        if parent_id is not None:
+            self.by_parent.get(parent_id, {}).pop(record_id, None)
+
+    def scope(self, parent_id: int | None) -> Iterator[dict[str, Any]]:
+        """Records in id order, of one parent for a child resource."""
+        records = self.by_id if parent_id is None else self.by_parent.get(parent_id, {})
+        for record_id in sorted(records):
+            yield records[record_id]
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+
+class SimState:
+    def __init__(self, settings: SimSettings | None = None, clock: Clock = system_clock) -> None:
+        self.settings = settings or SimSettings()
+        self.clock = clock
+        self.members: list[Member] = [DEFAULT_MEMBER]
+        self.collections: dict[str, Collection] = {}
+        self.clear()
+
+    def clear(self) -> None:
+        """Remove every record; members and settings stay."""
+        self.collections = {resource.key: Collection(resource) for resource in RESOURCES}
+
+    def reset(self) -> None:
+        """Back to a fresh start: default settings, the default member, no records."""
+        self.settings = SimSettings()
+        self.members = [DEFAULT_MEMBER]
+        self.clear()
+
+    def collection(self, key: str) -> Collection:
+        return self.collections[key]
+
+    def member(self, public_key: str, private_key: str) -> Member | None:
+        for member in self.members:
+            if member.public_key == public_key and member.private_key == private_key:
+                return member
+        return None
+
+    def counts(self) -> dict[str, int]:
+        return {key: len(collection) for key, collection in self.collections.items()}

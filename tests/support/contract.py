@@ -1,0 +1,243 @@
+"""Contract checks: cwsim's traffic in the test suite against ConnectWise's own OpenAPI schemas.
+
+The schemas are read from ../shared/connectwise/ (never copied into the project):
+``manage-billing-subset.openapi.json`` for everything it has, and the verbatim 2026.4 GET subset
+for the GET paths it lacks (company/contacts). Two adjustments are made in memory, both
+documented here because they are defects of the published document, not of cwsim:
+
+* ``servers`` is replaced by one templated server so requests to 127.0.0.1 match (the published
+  ``{codebase}apis/3.0`` template puts a slash inside a variable, which no matcher accepts);
+* ``PatchOperation.value`` is declared ``type: object``: that is .NET's ``object`` (any JSON
+  value), and ConnectWise's own examples patch strings and numbers with it.
+
+Rules, per request/response pair seen by :class:`ContractMiddleware`:
+
+* a 2xx answer: the request must validate, and so must the response (status, media type, body);
+* a 4xx/5xx answer: the body must be a JSON object shaped like ``ErrorResponseMessage``; a
+  request the schema forbids may be answered this way (that is the simulator refusing it);
+* paths the schemas do not describe (system/info, login/companyinfo, /_sim/) are not checked.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from openapi_core import OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_core.templating.paths.exceptions import (
+    OperationNotFound,
+    PathNotFound,
+    PathsNotFound,
+    ServerNotFound,
+)
+from openapi_schema_validator import OAS30Validator
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+SHARED = Path(os.environ.get("METERBRIDGE_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+TRIM_PATH = SHARED / "connectwise" / "manage-billing-subset.openapi.json"
+GET_SUBSET_PATH = SHARED / "connectwise" / "openapi-get-subset-2026.4.json"
+SPEC_MEDIA = "application/vnd.connectwise.com+json; version=2026.4"
+SERVER = {
+    "url": "{scheme}://{host}/{codebase}/apis/3.0",
+    "variables": {
+        "scheme": {"default": "http", "enum": ["http", "https"]},
+        "host": {"default": "127.0.0.1"},
+        "codebase": {"default": "v4_6_release"},
+    },
+}
+
+
+def _adjusted(raw: dict[str, Any], keep_paths: Iterable[str] | None = None) -> dict[str, Any]:
+    spec = copy.deepcopy(raw)
+    spec["servers"] = [SERVER]
+    schemas = spec["components"]["schemas"]
+    if "PatchOperation" in schemas:
+        schemas["PatchOperation"]["properties"]["value"] = {}
+    if keep_paths is not None:
+        wanted = set(keep_paths)
+        spec["paths"] = {p: v for p, v in spec["paths"].items() if p in wanted}
+    return spec
+
+
+@cache
+def trim_document() -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads(TRIM_PATH.read_text(encoding="utf-8"))
+    return raw
+
+
+@cache
+def specs() -> tuple[OpenAPI, OpenAPI, OAS30Validator]:
+    trim = _adjusted(trim_document())
+    subset_raw = json.loads(GET_SUBSET_PATH.read_text(encoding="utf-8"))
+    # The subset has an unresolvable path parameter on /company/contacts/{id}/image; keep only
+    # the contact paths we use, which are verbatim and sound.
+    subset = _adjusted(
+        subset_raw, keep_paths=["/company/contacts", "/company/contacts/count", "/company/contacts/{id}"]
+    )
+    error_schema = {**trim["components"]["schemas"]["ErrorResponseMessage"], "components": trim["components"]}
+    error_schema["properties"]["errors"]["items"] = trim["components"]["schemas"]["ValidationError"]
+    return OpenAPI.from_dict(trim), OpenAPI.from_dict(subset), OAS30Validator(error_schema)
+
+
+@dataclass
+class _Request:
+    host_url: str
+    path: str
+    method: str
+    body: bytes | None
+    content_type: str
+    parameters: RequestParameters
+
+
+@dataclass
+class _Response:
+    data: bytes
+    status_code: int
+    content_type: str
+    headers: Headers
+
+
+@dataclass
+class Exchange:
+    method: str
+    path: str
+    query: str
+    request_headers: dict[str, str]
+    request_body: bytes
+    status: int
+    response_headers: dict[str, str]
+    response_body: bytes
+
+
+@dataclass
+class ContractLog:
+    violations: list[str] = field(default_factory=list)
+    checked: int = 0
+
+    def take(self) -> list[str]:
+        found, self.violations = self.violations, []
+        return found
+
+
+def _openapi_request(exchange: Exchange, scheme: str, host: str) -> _Request:
+    query = ImmutableMultiDict(_parse_query(exchange.query))
+    headers = Headers(list(exchange.request_headers.items()))
+    return _Request(
+        host_url=f"{scheme}://{host}",
+        path=exchange.path,
+        method=exchange.method.lower(),
+        body=exchange.request_body or None,
+        content_type=exchange.request_headers.get("content-type", "application/json"),
+        parameters=RequestParameters(query=query, header=headers, cookie=ImmutableMultiDict()),
+    )
+
+
+def _parse_query(query: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query, keep_blank_values=True)
+
+
+def check_exchange(exchange: Exchange, log: ContractLog, scheme: str = "http", host: str = "127.0.0.1") -> None:
+    if "/apis/3.0/" not in exchange.path:
+        return
+    trim, subset, error_validator = specs()
+    request = _openapi_request(exchange, scheme, host)
+    spec = None
+    request_errors: list[Exception] = []
+    for candidate in (trim, subset):
+        errors = candidate.unmarshal_request(request).errors
+        if any(isinstance(e, PathNotFound | PathsNotFound | ServerNotFound | OperationNotFound) for e in errors):
+            continue
+        spec, request_errors = candidate, errors
+        break
+    if spec is None:
+        return
+    log.checked += 1
+    where = f"{exchange.method} {exchange.path}?{exchange.query} -> {exchange.status}"
+    if 200 <= exchange.status < 300:
+        if request_errors:
+            log.violations.append(f"{where}: cwsim accepted a request the schema forbids: {request_errors[0]}")
+            return
+        content_type = exchange.response_headers.get("content-type", "")
+        if content_type.startswith("application/vnd.connectwise.com+json"):
+            content_type = SPEC_MEDIA  # the spec documents 2026.4 shapes; cwsim serves them for every version
+        response = _Response(
+            data=exchange.response_body,
+            status_code=exchange.status,
+            content_type=content_type if exchange.status != 204 else "",
+            headers=Headers(list(exchange.response_headers.items())),
+        )
+        result = spec.unmarshal_response(request, response)
+        if result.errors:
+            detail = "; ".join(str(getattr(e, "__cause__", None) or e) for e in result.errors)[:2000]
+            log.violations.append(f"{where}: response does not match the schema: {detail}")
+        return
+    try:
+        body = json.loads(exchange.response_body)
+    except ValueError:
+        log.violations.append(f"{where}: error body is not JSON: {exchange.response_body[:200]!r}")
+        return
+    problems = list(error_validator.iter_errors(body))
+    if not isinstance(body, dict) or problems or not body.get("message"):
+        log.violations.append(f"{where}: error body is not an ErrorResponseMessage: {body!r} {problems[:1]}")
+
+
+class ContractMiddleware:
+    """Wraps an ASGI app; checks each exchange with :func:`check_exchange` into ``log``."""
+
+    def __init__(self, app: Any, log: ContractLog, scheme: str = "http") -> None:
+        self.app = app
+        self.log = log
+        self.scheme = scheme
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_body = bytearray()
+        response: dict[str, Any] = {"status": 0, "headers": {}, "body": bytearray()}
+
+        async def receive_wrapper() -> dict[str, Any]:
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request":
+                request_body.extend(message.get("body", b""))
+            return message
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["headers"] = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])}
+            elif message["type"] == "http.response.body":
+                response["body"].extend(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive_wrapper, send_wrapper)
+        exchange = Exchange(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            request_headers={k.decode().lower(): v.decode() for k, v in scope.get("headers", [])},
+            request_body=bytes(request_body),
+            status=response["status"],
+            response_headers=response["headers"],
+            response_body=bytes(response["body"]),
+        )
+        fault = exchange.status >= 500 and b"InjectedFault" in exchange.response_body
+        incomplete = exchange.response_headers.get("content-length") not in (
+            None,
+            str(len(exchange.response_body)),
+        )
+        if not fault and not incomplete:
+            host = exchange.request_headers.get("host", "127.0.0.1")
+            try:
+                check_exchange(exchange, self.log, self.scheme, host)
+            except Exception as error:
+                self.log.violations.append(f"{exchange.method} {exchange.path}: contract check failed: {error!r}")
