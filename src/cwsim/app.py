@@ -229,7 +229,8 @@ def create_app(sim: Simulator | None = None) -> FastAPI:
         version = settings.api_version
         body = {
             "CompanyName": settings.company_name,
-            "Codebase": settings.codebases[-1],
+            # On premise answers v4_6_release/; the cloud answers its versioned codebase.
+            "Codebase": settings.codebases[-1] if settings.is_cloud else settings.codebases[0],
             "VersionCode": f"v{version}",
             "VersionNumber": f"v4.6.{version.replace('.', '')}",
             "CompanyID": settings.company_id,

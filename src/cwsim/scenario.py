@@ -26,6 +26,7 @@ into the identical state. A load that fails leaves the running state untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -41,7 +42,7 @@ from cwsim.records import Records
 from cwsim.resources import BY_KEY
 from cwsim.rules import find_by_ref
 from cwsim.sim import Simulator
-from cwsim.state import Member, SimSettings, SimState
+from cwsim.state import Member, SimState
 
 #: Load order: what a record references is loaded before it.
 LOAD_ORDER = (
@@ -106,7 +107,7 @@ def build_state(scenario: Mapping[str, Any], template: SimState) -> tuple[SimSta
             f"unknown scenario section(s): {', '.join(sorted(unknown))}; "
             f"expected some of {', '.join(sorted(TOP_LEVEL))}"
         )
-    settings = SimSettings(**template.settings.as_json())
+    settings = dataclasses.replace(template.settings)
     try:
         settings.update(dict(scenario.get("settings") or {}))
     except (KeyError, TypeError) as error:
