@@ -186,7 +186,8 @@ class _Converter:
                             f"The value '{converted[:60]}' is not valid for {spec.name}. "
                             f"Valid values: {', '.join(spec.enum)}.",
                         )
-                    converted = match
+                    else:
+                        converted = match
             out_of_range = (
                 isinstance(converted, int)
                 and spec.minimum is not None

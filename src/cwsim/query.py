@@ -4,7 +4,9 @@ Navigable paging (``page``/``pageSize``, default 25, at most 1,000) answers with
 ``Link`` header carrying first/prev/next/last, where ``prev``/``first`` are left out on the first
 page and ``next``/``last`` on the last one. Forward-only paging (header ``pagination-type:
 forward-only`` and ``pageId``) orders by id, ignores ``page``, rejects ``orderBy`` and links to
-the next ``pageId``; past the last record its ``Link`` header is present and empty.
+the next ``pageId``; past the last record its ``Link`` header is present and empty. Link URLs keep
+the request's other parameters and end with ``pageSize`` then ``page`` (or ``pageId``), as in
+ConnectWise's own example (``...?pageSize=50&page=2>; rel="next"``); some clients rely on it.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def list_page(
                 more = True
                 break
             rows.append(record)
-        link = f'<{link_to({"pageId": rows[-1]["id"], "pageSize": page_size})}>; rel="next"' if more else ""
+        link = f'<{link_to({"pageSize": page_size, "pageId": rows[-1]["id"]})}>; rel="next"' if more else ""
         return Page(rows, link)
 
     page = parse_int(params, "page")
@@ -167,11 +169,11 @@ def list_page(
     rows = matching[start : start + page_size]
     links = []
     if page > 1:
-        links.append(f'<{link_to({"page": 1, "pageSize": page_size})}>; rel="first"')
-        links.append(f'<{link_to({"page": min(page - 1, last), "pageSize": page_size})}>; rel="prev"')
+        links.append(f'<{link_to({"pageSize": page_size, "page": 1})}>; rel="first"')
+        links.append(f'<{link_to({"pageSize": page_size, "page": min(page - 1, last)})}>; rel="prev"')
     if page < last:
-        links.append(f'<{link_to({"page": page + 1, "pageSize": page_size})}>; rel="next"')
-        links.append(f'<{link_to({"page": last, "pageSize": page_size})}>; rel="last"')
+        links.append(f'<{link_to({"pageSize": page_size, "page": page + 1})}>; rel="next"')
+        links.append(f'<{link_to({"pageSize": page_size, "page": last})}>; rel="last"')
     return Page(rows, ", ".join(links) if links else None)
 
 

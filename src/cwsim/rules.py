@@ -111,13 +111,21 @@ def prepare_contact(ctx: WriteContext) -> None:
     _resolve(ctx, "company", "companies", "Company", what="Company")
 
 
+#: What a scenario's agreement type gets when it leaves these required fields out.
+AGREEMENT_TYPE_DEFAULTS = {
+    "employeeCompRate": "Actual",
+    "employeeCompNotExceed": "Billing",
+    "invoicingCycle": "CalendarYear",
+    "billTime": "Billable",
+    "billExpenses": "Billable",
+    "billProducts": "Billable",
+}
+
+
 def prepare_agreement_type(ctx: WriteContext) -> None:
-    record = ctx.record
-    record.setdefault("employeeCompRate", "Actual")
-    record.setdefault("employeeCompNotExceed", "Billing")
-    record.setdefault("invoicingCycle", "CalendarYear")
-    for field in ("billTime", "billExpenses", "billProducts"):
-        record.setdefault(field, "Billable")
+    if ctx.loading:
+        for field, value in AGREEMENT_TYPE_DEFAULTS.items():
+            ctx.record.setdefault(field, value)
 
 
 def prepare_agreement(ctx: WriteContext) -> None:
@@ -144,7 +152,7 @@ def prepare_agreement(ctx: WriteContext) -> None:
                 "name": target["name"],
                 "type": target.get("type", {}).get("name", ""),
             }
-    if agreement_type is not None:
+    if agreement_type is not None and ctx.creating:
         for field in (
             "employeeCompRate",
             "employeeCompNotExceed",

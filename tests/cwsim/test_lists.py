@@ -38,6 +38,9 @@ def test_navigable_paging_links_first_prev_next_last(cw: TestClient, hundred: Si
     assert links(first.headers["link"])["last"]["page"] == ["3"]
     assert links(first.headers["link"])["next"]["conditions"] == ["name like 'Company%'"]
 
+    # As in ConnectWise's own example, the URL ends with pageSize then page.
+    assert LINK.findall(first.headers["link"])[0][0].endswith("&pageSize=50&page=2")
+
     middle = cw.get("/company/companies", params={"pageSize": 50, "page": 2})
     assert set(links(middle.headers["link"])) == {"first", "prev", "next", "last"}
     assert [r["id"] for r in middle.json()] == list(range(51, 101))
