@@ -88,7 +88,8 @@ def parse_field_table(table: str) -> dict[str, FieldSpec]:
 
 def format_datetime(moment: datetime) -> str:
     """ConnectWise's wire format: ``yyyy-MM-ddTHH:mm:ssZ`` in UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
 
 
 def parse_datetime(raw: str) -> datetime:
