@@ -66,8 +66,10 @@ async def run(base: str, concurrency: int, lists: int, writes: int) -> None:
         probe = await client.get(f"{api}/company/companies", params={"pageSize": 1000})
         if len(probe.json()) != 1000:
             raise SystemExit("the scenario should hold 1,000 companies")
-        agreements = (await client.get(f"{api}/finance/agreements", params={"pageSize": 1000,
-                                                                             "conditions": 'cancelledFlag = false and type/name = "Backup Services"'}))
+        agreements = await client.get(
+            f"{api}/finance/agreements",
+            params={"pageSize": 1000, "conditions": 'cancelledFlag = false and type/name = "Backup Services"'},
+        )
         agreement_ids = [a["id"] for a in agreements.json()]
 
         baseline = await measure(
@@ -92,8 +94,12 @@ async def run(base: str, concurrency: int, lists: int, writes: int) -> None:
 
         def post_addition(i: int) -> Awaitable[httpx2.Response]:
             agreement = agreement_ids[i % len(agreement_ids)]
-            body = {"product": {"identifier": "BACKUP-STORAGE-GB"}, "billCustomer": "Billable", "quantity": i + 0.5,
-                    "effectiveDate": "2026-11-01T00:00:00Z"}
+            body = {
+                "product": {"identifier": "BACKUP-STORAGE-GB"},
+                "billCustomer": "Billable",
+                "quantity": i + 0.5,
+                "effectiveDate": "2026-11-01T00:00:00Z",
+            }
             return client.post(f"{api}/finance/agreements/{agreement}/additions", json=body)
 
         writes_rate = await measure("POST finance/agreements/{id}/additions", writes, concurrency, post_addition, 201)
@@ -107,13 +113,18 @@ async def run(base: str, concurrency: int, lists: int, writes: int) -> None:
                 json=[{"op": "replace", "path": "quantity", "value": i}],
             )
 
-        patch_rate = await measure("PATCH finance/agreements/{id}/additions/{id}", writes, concurrency,
-                                   patch_addition, 200)
+        patch_rate = await measure(
+            "PATCH finance/agreements/{id}/additions/{id}", writes, concurrency, patch_addition, 200
+        )
 
     print()
     print(f"records served per second listing 1,000 companies: {listing * 1000:,.0f}")
-    for label, rate in (("list 1,000 companies", listing), ("list with conditions", filtered),
-                        ("addition POST", writes_rate), ("addition PATCH", patch_rate)):
+    for label, rate in (
+        ("list 1,000 companies", listing),
+        ("list with conditions", filtered),
+        ("addition POST", writes_rate),
+        ("addition PATCH", patch_rate),
+    ):
         print(f"ratio {label:<22} to baseline: {rate / baseline:6.3f}")
 
 
@@ -127,12 +138,17 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="cwsim-bench-"))
     scenario = workdir / "scenario.json"
     cwsim = [sys.executable, "-m", "cwsim"]
-    subprocess.run([*cwsim, "generate", "--companies", "1000", "--seed", "1", "--as-of", "2026-11-15",
-                    "--out", str(scenario)], check=True, capture_output=True)
+    subprocess.run(
+        [*cwsim, "generate", "--companies", "1000", "--seed", "1", "--as-of", "2026-11-15", "--out", str(scenario)],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     server = subprocess.Popen(
         [*cwsim, "serve", "--port", str(port), "--scenario", str(scenario), "--rate-limit", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -146,8 +162,10 @@ def main() -> None:
                     raise SystemExit("cwsim did not start") from None
                 time.sleep(0.1)
         print(f"cwsim on {base}: {json.dumps(health['records'])}")
-        print(f"concurrency {args.concurrency}, one uvicorn worker, python {sys.version.split()[0]}, "
-              f"{os.cpu_count()} cores")
+        print(
+            f"concurrency {args.concurrency}, one uvicorn worker, python {sys.version.split()[0]}, "
+            f"{os.cpu_count()} cores"
+        )
         print()
         asyncio.run(run(base, args.concurrency, args.lists, args.writes))
     finally:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 
 from starlette.testclient import TestClient
+from tests.support.contract import SPEC_MEDIA, ContractLog, Exchange, check_exchange
 
 from cwsim.sim import Simulator
-from tests.support.contract import SPEC_MEDIA, ContractLog, Exchange, check_exchange
 
 HEADERS = {"clientid": "x", "authorization": "Basic eDp5", "accept": SPEC_MEDIA}
 
 
-def exchange(method: str, path: str, status: int, body: object, request_body: object = None, query: str = "") -> Exchange:
+def exchange(
+    method: str, path: str, status: int, body: object, request_body: object = None, query: str = ""
+) -> Exchange:
     return Exchange(
         method=method,
         path=f"/v4_6_release/apis/3.0{path}",
@@ -29,9 +31,19 @@ def test_checker_flags_bad_responses_and_lenient_acceptance() -> None:
     log = ContractLog()
     check_exchange(exchange("GET", "/company/companies", 200, [{"id": "seven", "identifier": "A", "name": "A"}]), log)
     check_exchange(exchange("GET", "/company/companies/1", 200, {"id": 1, "name": "no identifier"}), log)
-    check_exchange(exchange("GET", "/finance/agreements/1/additions", 200, [{"product": {}, "billCustomer": "Maybe"}]), log)
-    check_exchange(exchange("POST", "/company/companies", 201, {"id": 1, "identifier": "A", "name": "A"},
-                            request_body={"name": "no identifier"}), log)
+    check_exchange(
+        exchange("GET", "/finance/agreements/1/additions", 200, [{"product": {}, "billCustomer": "Maybe"}]), log
+    )
+    check_exchange(
+        exchange(
+            "POST",
+            "/company/companies",
+            201,
+            {"id": 1, "identifier": "A", "name": "A"},
+            request_body={"name": "no identifier"},
+        ),
+        log,
+    )
     check_exchange(exchange("GET", "/company/companies", 418, {"oops": True}), log)
     check_exchange(exchange("DELETE", "/company/companies/1", 200, {"id": 1}), log)
     found = log.take()

@@ -17,15 +17,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from tests.conftest import CW_HEADERS
+from tests.cwsim.conftest import BASIC
+from tests.support.contract import SHARED, _adjusted, trim_document
 
 from cwsim.app import create_app
 from cwsim.faults import FaultRule
 from cwsim.scenario import load_scenario
 from cwsim.sim import Simulator
 from cwsim.state import SimSettings
-from tests.conftest import CW_HEADERS
-from tests.cwsim.conftest import BASIC
-from tests.support.contract import SHARED, _adjusted, trim_document
 
 SERVED = (
     "/company/companies",
