@@ -138,23 +138,22 @@ def _item_handlers(resource: Resource) -> tuple[Handler, Handler, Handler, Handl
         record = sim.records.get(resource, _int(request.path_params["id"], "id"), _parent(resource, request))
         return cw_response(request, _fields(request, record))
 
-    async def replace_record(request: Request) -> Response:
-        sim = sim_of(request)
-        record_id = _int(request.path_params["id"], "id")
-        parent_id = _parent(resource, request)
-        sim.records.get(resource, record_id, parent_id)
-        body = await _json_body(request)
-        record = sim.records.replace(resource, record_id, body, parent_id, actor=_actor(request))
-        return cw_response(request, _fields(request, record))
+    def update(method: str) -> Handler:
+        """PUT (replace) or PATCH: a 404 for a missing record comes before any body error."""
 
-    async def patch_record(request: Request) -> Response:
-        sim = sim_of(request)
-        record_id = _int(request.path_params["id"], "id")
-        parent_id = _parent(resource, request)
-        sim.records.get(resource, record_id, parent_id)
-        body = await _json_body(request)
-        record = sim.records.patch(resource, record_id, body, parent_id, actor=_actor(request))
-        return cw_response(request, _fields(request, record))
+        async def update_record(request: Request) -> Response:
+            sim = sim_of(request)
+            record_id = _int(request.path_params["id"], "id")
+            parent_id = _parent(resource, request)
+            sim.records.get(resource, record_id, parent_id)
+            body = await _json_body(request)
+            write = sim.records.replace if method == "PUT" else sim.records.patch
+            record = write(resource, record_id, body, parent_id, actor=_actor(request))
+            return cw_response(request, _fields(request, record))
+
+        return update_record
+
+    replace_record, patch_record = update("PUT"), update("PATCH")
 
     async def delete_record(request: Request) -> Response:
         sim = sim_of(request)
