@@ -93,3 +93,8 @@ def live_url(app: ContractMiddleware) -> Iterator[str]:
     """cwsim on a real loopback socket (plain HTTP): ``http://127.0.0.1:PORT``."""
     with serve(app) as url:
         yield url
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from cwsim.errors import FieldError
@@ -207,10 +208,12 @@ def prepare_addition(ctx: WriteContext) -> None:
         record.setdefault("effectiveDate", agreement.get("billStartDate") or format_datetime(ctx.today()))
     record["agreementId"] = agreement["id"]
     record["agreementStatus"] = agreement.get("agreementStatus", "Active")
-    quantity = record.get("quantity", 0)
-    record["extPrice"] = round(quantity * record.get("unitPrice", 0), 2)
-    record["extCost"] = round(quantity * record.get("unitCost", 0), 2)
-    record["margin"] = round(record["extPrice"] - record["extCost"], 2)
+    quantity = _money(record.get("quantity", 0))
+    ext_price = _cents(quantity * _money(record.get("unitPrice", 0)))
+    ext_cost = _cents(quantity * _money(record.get("unitCost", 0)))
+    record["extPrice"] = float(ext_price)
+    record["extCost"] = float(ext_cost)
+    record["margin"] = float(ext_price - ext_cost)
 
     effective = record.get("effectiveDate")
     bill_start = agreement.get("billStartDate")
@@ -234,6 +237,15 @@ def prepare_addition(ctx: WriteContext) -> None:
             already_invoiced = False
         if already_invoiced:
             ctx.fail("effectiveDate", ALREADY_INVOICED)
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def _cents(value: Decimal) -> Decimal:
+    """Extended amounts to cents, half away from zero (SQL Server's money rounding)."""
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def prepare_catalog_item(ctx: WriteContext) -> None:
