@@ -470,8 +470,8 @@ def patch_operations(changes: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def changed_fields(before: CWModel, after: CWModel) -> dict[str, Any]:
     """The camelCase fields whose values differ, for a PATCH (None where a field was cleared)."""
-    old = before.model_dump(by_alias=True, exclude={"info"})
-    new = after.model_dump(by_alias=True, exclude={"info"})
+    old = before.model_dump(by_alias=True, exclude={"info"}, exclude_none=True)
+    new = after.model_dump(by_alias=True, exclude={"info"}, exclude_none=True)
     return {key: new.get(key) for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)}
 
 
