@@ -1,0 +1,42 @@
+"""Explanations as data: how each number of a billing line was derived, step by step.
+
+A line's explanation walks ``usage -> unit -> aggregation -> included -> blocks -> tier ->
+price -> mode``; each step names itself, says what it did in words, and carries the value it
+produced, ready for the console, the CLI and email.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # usage, unit, aggregation, included, blocks, tier, price, mode, rounding, ...
+    detail: str
+    value: Decimal | None = None
+    warning: bool = False
+
+    def as_dict(self) -> dict[str, str | bool | None]:
+        return {
+            "step": self.name,
+            "detail": self.detail,
+            "value": None if self.value is None else str(self.value),
+            "warning": self.warning,
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    def then(self, *steps: Step) -> Explanation:
+        return Explanation(self.steps + steps)
+
+    @property
+    def warnings(self) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.warning)
+
+    def lines(self) -> list[str]:
+        return [f"{'!' if s.warning else '-'} {s.name}: {s.detail}" for s in self.steps]
