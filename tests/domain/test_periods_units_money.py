@@ -31,7 +31,7 @@ def test_parse_print_next_previous() -> None:
 
 @pytest.mark.parametrize("text", ["2026-13", "2026-00", "26-10", "2026/10", "October", "2026-1", ""])
 def test_bad_periods_say_how_to_write_one(text: str) -> None:
-    with pytest.raises(PeriodError, match="YYYY-MM|no such billing month"):
+    with pytest.raises(PeriodError, match=r"YYYY-MM|no such billing month"):
         Period.parse(text)
 
 

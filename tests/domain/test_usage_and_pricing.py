@@ -62,7 +62,7 @@ def test_average_carries_the_value_from_before_the_period() -> None:
 def test_average_without_an_earlier_sample_covers_what_it_can_and_says_so() -> None:
     result = aggregate([sample(16, "200"), sample(24, "400")], START, END, Basis.AVERAGE, Unit.GB)
     assert result.quantity == D("293.333333")  # 200 for 8 days, 400 for 7 days, of 15
-    assert [w.detail for w in result.explanation.warnings][0].startswith("no sample before 2026-10-17")
+    assert next(w.detail for w in result.explanation.warnings).startswith("no sample before 2026-10-17")
 
 
 def test_gaps_and_late_samples_are_flagged() -> None:
