@@ -15,8 +15,11 @@ AMOUNT_PLACES = 2
 ZERO = Decimal(0)
 
 
+_EXPONENTS = {places: Decimal(1).scaleb(-places) for places in range(0, 13)}
+
+
 def _places(places: int) -> Decimal:
-    return Decimal(1).scaleb(-places)
+    return _EXPONENTS[places]
 
 
 def round_quantity(quantity: Decimal) -> Decimal:
