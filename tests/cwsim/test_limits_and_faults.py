@@ -140,10 +140,9 @@ def test_dropped_connections_and_hangs_over_real_http(live_url: str, admin: Test
             client.get(url)
         assert client.get(url).status_code == 200  # the limit of one drop is spent
         admin.put("/faults", json={"seed": 1, "rules": [{"hang_ratio": 1.0, "hang_seconds": 3, "limit": 1}]})
-        started = time.perf_counter()
-        with pytest.raises(httpx2.ReadTimeout):
+        with pytest.raises(httpx2.ReadTimeout):  # the client gave up; cwsim was still holding it
             client.get(url, timeout=0.5)
-        assert time.perf_counter() - started < 2.5
+        assert admin.get("/faults").json()["rules"][0]["faulted"] == 1
 
 
 def test_drop_after_processing_still_writes(live_url: str, admin: TestClient, basic: Simulator) -> None:
