@@ -181,6 +181,19 @@ def test_zero_policies() -> None:
     assert nothing.reason == "no usage: nothing to create"
 
 
+def test_a_running_line_ended_earlier_starts_a_new_addition_when_usage_returns() -> None:
+    ended = owned(line(quantity="40"), 600, cancelled=date(2026, 9, 30))
+    result = plan(OCTOBER, [Target(line(quantity="55"), AGREEMENT)], [ended])
+    change = only(result)
+    assert change.kind is ChangeKind.CREATE
+    assert change.values["effectiveDate"] == date(2026, 10, 1)
+    same_period = owned(line(quantity="40"), 601, cancelled=date(2026, 10, 31))
+    reopened = only(plan(OCTOBER, [Target(line(quantity="55"), AGREEMENT)], [ended, same_period]))
+    assert reopened.kind is ChangeKind.UPDATE
+    assert reopened.addition_id == 601
+    assert ("cancelledDate", date(2026, 10, 31), None) in [(f.field, f.old, f.new) for f in reopened.fields]
+
+
 def test_lines_that_disappear_are_cancelled_within_scope_only() -> None:
     gone = owned(line("acme", product="OLD"), 501)
     other_customer = owned(line("globex", product="OLD"), 502)
@@ -332,6 +345,7 @@ def test_planning_after_applying_gives_only_noops(
 ) -> None:
     targets = [Target(desired, agreement, None if agreement else "no agreement") for desired, agreement in wanted]
     actual = [owned(desired, 100 + i, quantity=quantity) for i, (desired, quantity) in enumerate(before)]
+    actual += [owned(desired, 300 + i, cancelled=date(2026, 8, 31)) for i, (desired, _) in enumerate(before[:2])]
     first = plan(OCTOBER, targets, actual)
     after = apply(first, actual)
     second = plan(OCTOBER, targets, after)

@@ -276,6 +276,20 @@ def _drifted(actual: ActualAddition) -> bool:
     )
 
 
+def _current_owned(actual: Sequence[ActualAddition], period: Period) -> dict[str, ActualAddition]:
+    """Per line key, the addition that counts now: one still running in (or after) the period
+    first, else the newest; an addition ended in an earlier period is history."""
+    current: dict[str, ActualAddition] = {}
+    for addition in actual:
+        if addition.owned_key is None:
+            continue
+        best = current.get(addition.owned_key)
+        rank = (addition.cancelled is None or addition.cancelled >= period.first_day, addition.id)
+        if best is None or rank > (best.cancelled is None or best.cancelled >= period.first_day, best.id):
+            current[addition.owned_key] = addition
+    return current
+
+
 def plan(
     period: Period,
     targets: Sequence[Target],
@@ -291,7 +305,7 @@ def plan(
     push of some companies must not cancel the others' lines); None: every customer in
     ``targets`` and ``actual``.
     """
-    owned = {a.owned_key: a for a in actual if a.owned_key is not None}
+    owned = _current_owned(actual, period)
     changes: list[Change] = []
     seen: set[str] = set()
     for target in targets:
@@ -299,6 +313,8 @@ def plan(
         key = str(line.key)
         seen.add(key)
         existing = owned.get(key)
+        if existing is not None and existing.cancelled is not None and existing.cancelled < period.first_day:
+            existing = None  # ended in an earlier period: history stays, a new addition starts
         base = Change(
             ChangeKind.NOOP, key=key, customer=line.customer, cw_product=line.cw_product, explanation=line.explanation
         )
