@@ -139,7 +139,6 @@ class Gate:
             if decision.latency_s > 0:
                 await asyncio.sleep(decision.latency_s)
             headers = _headers(scope)
-            version = settings.api_version
             if match is not None:
                 try:
                     member, version = self._admit(match["codebase"], method, api_path, headers)
