@@ -9,7 +9,8 @@ before it reaches a route here.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cwsim.admin import admin_router
 from cwsim.errors import BadRequest, NotFound, SimError, UnsupportedMediaType
+from cwsim.fields import format_datetime
 from cwsim.gate import Gate, media_type
 from cwsim.query import count, list_page, parse_fields, project
 from cwsim.resources import RESOURCES, Resource
@@ -97,11 +99,20 @@ def _parent(resource: Resource, request: Request) -> int | None:
     return _int(request.path_params["parentId"], "parentId")
 
 
+def _visible(sim: Simulator, records: Iterable[dict[str, Any]], request: Request) -> Iterable[dict[str, Any]]:
+    """Hide records younger than the search lag from queries that carry conditions."""
+    lag = sim.state.settings.search_visibility_lag_seconds
+    if lag <= 0 or not any(k.lower() == "conditions" and v.strip() for k, v in request.query_params.items()):
+        return records
+    cutoff = format_datetime(sim.state.clock() - timedelta(seconds=lag))
+    return (r for r in records if r.get("_info", {}).get("dateEntered", "") <= cutoff)
+
+
 def _collection_handlers(resource: Resource) -> tuple[Handler, Handler, Handler]:
     async def list_records(request: Request) -> Response:
         sim = sim_of(request)
         parent_id = _parent(resource, request)
-        records = sim.records.scope(resource, parent_id)
+        records = _visible(sim, sim.records.scope(resource, parent_id), request)
         forward_only = (
             request.headers.get("pagination-type", "").lower() == "forward-only"
             and resource.path not in sim.state.settings.forward_only_disabled

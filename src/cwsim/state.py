@@ -61,6 +61,9 @@ class SimSettings:
     #: Collection paths (e.g. ``finance/agreements/{parentId}/additions``) that ignore
     #: forward-only paging, as some real endpoints do.
     forward_only_disabled: tuple[str, ...] = ()
+    #: Seconds a new record stays invisible to list queries with ``conditions`` (GET by id sees it
+    #: at once), as one developer observed on a real instance (API-NOTES.md section 4); 0: none.
+    search_visibility_lag_seconds: int = 0
 
     def update(self, values: dict[str, Any]) -> None:
         for key, value in values.items():

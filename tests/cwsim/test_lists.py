@@ -192,3 +192,15 @@ def test_contacts_show_a_name_reference(cw: TestClient, basic: Simulator) -> Non
     assert agreement["contact"] == {"id": 1, "name": "Ann Lee"}
     rows = cw.get("/company/contacts", params={"conditions": "company/identifier = 'Globex'"}).json()
     assert [(c["firstName"], c["company"]["identifier"]) for c in rows] == [("Hank", "Globex")]
+
+
+def test_new_records_can_lag_behind_in_searches(cw: TestClient, admin: TestClient, clock) -> None:  # type: ignore[no-untyped-def]
+    admin.patch("/settings", json={"search_visibility_lag_seconds": 30})
+    created = cw.post("/company/companies", json={"identifier": "Fresh", "name": "Fresh Co"}).json()
+    assert cw.get("/company/companies", params={"conditions": "identifier = 'Fresh'"}).json() == []
+    assert cw.get(f"/company/companies/{created['id']}").status_code == 200  # by id: at once
+    assert len(cw.get("/company/companies").json()) == 1  # no conditions: listed
+    clock.advance(seconds=30)
+    assert [c["id"] for c in cw.get("/company/companies", params={"conditions": "identifier = 'Fresh'"}).json()] == [
+        created["id"]
+    ]
