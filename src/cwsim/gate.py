@@ -128,9 +128,26 @@ class Gate:
         settings = self.sim.state.settings
         outcome: dict[str, Any] = {"status": 0, "member": None, "fault": None}
 
+        def record() -> None:
+            """Log the request once, as its answer starts: an observer never sees an answer unlogged."""
+            if outcome.get("recorded"):
+                return
+            outcome["recorded"] = True
+            self.sim.traffic.record(
+                at=format_datetime(self.sim.state.clock()),
+                method=method,
+                path=api_path,
+                query=scope.get("query_string", b"").decode("latin-1"),
+                status=outcome["status"],
+                member=outcome["member"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                fault=outcome["fault"],
+            )
+
         async def tracked_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 outcome["status"] = message["status"]
+                record()
             await send(message)
 
         version = settings.api_version
@@ -177,16 +194,7 @@ class Gate:
             else:
                 await self.app(scope, receive, tracked_send)
         finally:
-            self.sim.traffic.record(
-                at=format_datetime(self.sim.state.clock()),
-                method=method,
-                path=api_path,
-                query=scope.get("query_string", b"").decode("latin-1"),
-                status=outcome["status"],
-                member=outcome["member"],
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                fault=outcome["fault"],
-            )
+            record()  # no answer was started (the app failed): still logged
 
     def _admit(self, codebase: str, method: str, api_path: str, headers: dict[str, str]) -> tuple[Member, str]:
         state = self.sim.state

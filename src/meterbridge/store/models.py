@@ -1,0 +1,260 @@
+"""meterbridge's tables (SQLAlchemy 2). Every table but ``tenants`` belongs to one tenant.
+
+Money and quantities use ExactDecimal, times UTCDateTime (types.py). Structured settings that
+the billing core reads as a whole (a configuration's options, tiers, a plan item) are JSON.
+The schema is created and changed only by the Alembic migrations in ``migrations/``; a test
+checks the migrations and these models agree on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from meterbridge.store.types import ExactDecimal, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _tenant() -> Mapped[int]:
+    return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Connection(Base):
+    """The tenant's ConnectWise connection; the private key is sealed (secrets.py)."""
+
+    __tablename__ = "connections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), unique=True)
+    site: Mapped[str] = mapped_column(String(255))
+    company_id: Mapped[str] = mapped_column(String(100))
+    public_key: Mapped[str] = mapped_column(String(100))
+    private_key_sealed: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(String(100))
+    api_version: Mapped[str] = mapped_column(String(16))
+    codebase: Mapped[str | None] = mapped_column(String(64))
+    tested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Customer(Base):
+    """A company on the backup side; ``external_id`` comes from the usage source."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    external_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    managed_id: Mapped[str | None] = mapped_column(String(100))  # basic setup: Backup Stats by Managed ID
+    push_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CWCompany(Base):
+    """The cache of ConnectWise companies, refreshed by an import."""
+
+    __tablename__ = "cw_companies"
+    __table_args__ = (UniqueConstraint("tenant_id", "cw_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    cw_id: Mapped[int] = mapped_column(Integer)
+    identifier: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Link(Base):
+    """Customer -> ConnectWise company (or not set)."""
+
+    __tablename__ = "links"
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    cw_company_id: Mapped[int | None] = mapped_column(Integer)
+    cw_identifier: Mapped[str | None] = mapped_column(String(200))
+    how: Mapped[str] = mapped_column(String(20))  # identifier, name, manual, unset
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("tenant_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str] = mapped_column(String(10))
+    basis: Mapped[str] = mapped_column(String(10))
+    cw_product: Mapped[str | None] = mapped_column(String(75))  # the product mapping (catalog identifier)
+
+
+class Price(Base):
+    """A product's price, or a customer's override of it (customer_id set)."""
+
+    __tablename__ = "prices"
+    __table_args__ = (UniqueConstraint("product_id", "customer_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    unit_price: Mapped[Decimal] = mapped_column(ExactDecimal())
+    unit_cost: Mapped[Decimal] = mapped_column(ExactDecimal())
+    places: Mapped[int] = mapped_column(Integer, default=2)
+    tier_mode: Mapped[str] = mapped_column(String(12), default="graduated")
+    tiers: Mapped[list[dict[str, str | None]]] = mapped_column(JSON, default=list)  # decimals as text
+
+
+class BillingConfigurationRow(Base):
+    __tablename__ = "billing_configurations"
+    __table_args__ = (UniqueConstraint("tenant_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)  # products, modes, blocks, ranges, rule, ...
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RuleRow(Base):
+    __tablename__ = "rules"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(12))  # agreement | addition
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Pin(Base):
+    """A person's choice of agreement (or addition to adopt) that overrides a rule."""
+
+    __tablename__ = "pins"
+    __table_args__ = (UniqueConstraint("configuration_id", "target"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    configuration_id: Mapped[int] = mapped_column(ForeignKey("billing_configurations.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(12))
+    cw_id: Mapped[int] = mapped_column(Integer)
+    pinned_by: Mapped[str] = mapped_column(String(100))
+    pinned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UsageSampleRow(Base):
+    __tablename__ = "usage_samples"
+    __table_args__ = (Index("ix_usage_samples_lookup", "tenant_id", "customer_id", "product_id", "measured_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
+    unit: Mapped[str] = mapped_column(String(10))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(200))
+
+
+class Run(Base):
+    """One preview or push: who or what started it, the plan, the outcome, the calls it made."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    period: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(10))  # preview | push
+    trigger: Mapped[str] = mapped_column(String(10))  # manual | schedule
+    started_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    verdict: Mapped[str | None] = mapped_column(String(10))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    calls: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PlanItem(Base):
+    __tablename__ = "plan_items"
+    __table_args__ = (UniqueConstraint("run_id", "position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    line_key: Mapped[str] = mapped_column(String(400))
+    kind: Mapped[str] = mapped_column(String(10))
+    customer: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # fields, values, reason, warnings, explanation
+    status: Mapped[str | None] = mapped_column(String(20))  # after a push: done, failed, skipped
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class LineIdentity(Base):
+    """Line key -> the ConnectWise addition meterbridge created or adopted for it (guarantee 2)."""
+
+    __tablename__ = "line_identities"
+    __table_args__ = (UniqueConstraint("tenant_id", "line_key"), UniqueConstraint("tenant_id", "addition_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    line_key: Mapped[str] = mapped_column(String(400))
+    agreement_id: Mapped[int] = mapped_column(Integer)
+    addition_id: Mapped[int] = mapped_column(Integer)
+    adopted: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_written: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JournalEntry(Base):
+    """Write-ahead journal: the intent is committed before the write, the result after it."""
+
+    __tablename__ = "journal"
+    __table_args__ = (UniqueConstraint("run_id", "sequence"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    line_key: Mapped[str] = mapped_column(String(400))
+    action: Mapped[str] = mapped_column(String(10))
+    intent: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fencing_token: Mapped[int] = mapped_column(BigInteger)
+    intended_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    addition_id: Mapped[int | None] = mapped_column(Integer)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Lease(Base):
+    """One push per tenant at a time; the token only grows, and every journal write checks it."""
+
+    __tablename__ = "leases"
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    token: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="SET NULL"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

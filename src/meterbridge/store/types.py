@@ -1,0 +1,55 @@
+"""Column types that keep values exact on SQLite and PostgreSQL alike.
+
+* ``ExactDecimal``: money and quantities as their canonical decimal text (SQLite's NUMERIC is a
+  binary float; text is exact everywhere and sorts are never needed on it);
+* ``UTCDateTime``: aware datetimes, stored in UTC, read back aware (SQLite keeps no zone).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, String, TypeDecorator
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"decimal columns take Decimal, not {type(value).__name__} ({value!r})")
+        if not value.is_finite():
+            raise ValueError(f"cannot store {value}")
+        return format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"stored decimal {value!r} is not a number") from None
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"datetimes are stored timezone-aware, not {value!r}")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
