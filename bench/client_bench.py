@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,14 +26,8 @@ from typing import Any
 
 import httpx2
 
+from cwsim_process import cwsim_server
 from meterbridge.connectwise import ConnectionSettings, ConnectWiseClient
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def scenario(companies: int, agreements: int) -> dict[str, Any]:
@@ -120,39 +112,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="client-bench-"))
     scenario_file = workdir / "scenario.json"
-    import json
-
     scenario_file.write_text(json.dumps(scenario(args.companies, args.agreements)))
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cwsim",
-            "serve",
-            "--port",
-            str(port),
-            "--scenario",
-            str(scenario_file),
-            "--rate-limit",
-            "0",
-            "--latency-ms",
-            str(args.latency_ms),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    site = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx2.get(f"{site}/_sim/health", timeout=1)
-                break
-            except httpx2.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("cwsim did not start") from None
-                time.sleep(0.2)
+    with cwsim_server(scenario_file, "--rate-limit", "0", "--latency-ms", str(args.latency_ms)) as (site, _):
         settings = ConnectionSettings(
             site=site,
             company_id="sim",
@@ -188,9 +149,6 @@ def main() -> None:
             f"calls: serial {s_calls}, concurrent {c_calls} (floor: {args.agreements} additions calls "
             f"+ {-(-args.companies // 1000)} company pages + {-(-args.agreements // 1000)} agreement pages)"
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,18 +23,13 @@ from pathlib import Path
 
 import httpx2
 
+from cwsim_process import cwsim_server
+
 HEADERS = {
     "Authorization": "Basic " + base64.b64encode(b"sim+simpub:simpriv").decode(),
     "clientId": "bench",
     "Accept": "application/vnd.connectwise.com+json; version=2026.4",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def measure(
@@ -143,24 +137,7 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
-    port = free_port()
-    server = subprocess.Popen(
-        [*cwsim, "serve", "--port", str(port), "--scenario", str(scenario), "--rate-limit", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx2.get(f"{base}/_sim/health", timeout=1).json()
-                break
-            except httpx2.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("cwsim did not start") from None
-                time.sleep(0.1)
+    with cwsim_server(scenario, "--rate-limit", "0") as (base, health):
         print(f"cwsim on {base}: {json.dumps(health['records'])}")
         print(
             f"concurrency {args.concurrency}, one uvicorn worker, python {sys.version.split()[0]}, "
@@ -168,9 +145,6 @@ def main() -> None:
         )
         print()
         asyncio.run(run(base, args.concurrency, args.lists, args.writes))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":
