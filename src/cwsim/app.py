@@ -83,7 +83,7 @@ def _link_builder(request: Request) -> Callable[[dict[str, int]], str]:
             (k, v) for k, v in request.query_params.multi_items() if k.lower() not in {"page", "pagesize", "pageid"}
         ]
         params.extend((k, str(v)) for k, v in values.items())
-        return str(request.url.replace_query_params(**{}).include_query_params(**dict(params)))
+        return str(request.url.replace(query="").include_query_params(**dict(params)))
 
     return build
 

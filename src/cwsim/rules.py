@@ -49,16 +49,13 @@ class WriteContext:
 
 def find_by_ref(state: SimState, collection: str, ref: dict[str, Any]) -> dict[str, Any] | None:
     """The record a reference points at: by id, else identifier, else name (case-insensitive)."""
-    records = state.collection(collection).by_id
+    records = state.collection(collection)
     if "id" in ref:
-        return records.get(ref["id"])
+        return records.by_id.get(ref["id"])
     for key in ("identifier", "name"):
         if key in ref:
-            wanted = str(ref[key]).casefold()
-            for record in records.values():
-                if str(record.get(key, "")).casefold() == wanted:
-                    return record
-            return None
+            ids = records.ids_with(key, ref[key])
+            return records.by_id[ids[0]] if ids else None
     return None
 
 
@@ -95,11 +92,8 @@ def _unique(ctx: WriteContext, collection: str, field: str, message: str) -> Non
     if value is None:
         return
     own_id = ctx.previous["id"] if ctx.previous else None
-    wanted = str(value).casefold()
-    for record in ctx.state.collection(collection).by_id.values():
-        if record["id"] != own_id and str(record.get(field, "")).casefold() == wanted:
-            ctx.fail(field, message, code="ObjectExists")
-            return
+    if any(other != own_id for other in ctx.state.collection(collection).ids_with(field, value)):
+        ctx.fail(field, message, code="ObjectExists")
 
 
 def prepare_company(ctx: WriteContext) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from cwsim.resources import RESOURCES, Resource
 
 Clock = Callable[[], datetime]
+INDEXED_FIELDS = ("identifier", "name")
 
 
 def system_clock() -> datetime:
@@ -99,6 +100,8 @@ class Collection:
     by_id: dict[int, dict[str, Any]] = field(default_factory=dict)
     by_parent: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)
     next_id: int = 1
+    #: Case-folded identifier / name -> ids, so references and uniqueness checks do not scan.
+    _by_text: dict[str, dict[str, set[int]]] = field(default_factory=lambda: {k: {} for k in INDEXED_FIELDS})
 
     def allocate_id(self, wanted: int | None = None) -> int:
         if wanted is not None:
@@ -111,14 +114,33 @@ class Collection:
         return new_id
 
     def put(self, record: dict[str, Any], parent_id: int | None = None) -> None:
+        self._unindex(record["id"])
         self.by_id[record["id"]] = record
+        for name, index in self._by_text.items():
+            if name in record:
+                index.setdefault(str(record[name]).casefold(), set()).add(record["id"])
         if parent_id is not None:
             self.by_parent.setdefault(parent_id, {})[record["id"]] = record
 
     def remove(self, record_id: int, parent_id: int | None = None) -> None:
+        self._unindex(record_id)
         self.by_id.pop(record_id, None)
         if parent_id is not None:
             self.by_parent.get(parent_id, {}).pop(record_id, None)
+
+    def _unindex(self, record_id: int) -> None:
+        old = self.by_id.get(record_id)
+        if old is None:
+            return
+        for name, index in self._by_text.items():
+            if name in old:
+                ids = index.get(str(old[name]).casefold())
+                if ids is not None:
+                    ids.discard(record_id)
+
+    def ids_with(self, name: str, value: Any) -> list[int]:
+        """Ids of the records whose ``name`` (identifier or name) equals ``value`` without case, in order."""
+        return sorted(self._by_text[name].get(str(value).casefold(), ()))
 
     def scope(self, parent_id: int | None) -> Iterator[dict[str, Any]]:
         """Records in id order, of one parent for a child resource."""
