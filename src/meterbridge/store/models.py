@@ -41,6 +41,7 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # policies and thresholds
 
 
 class Connection(Base):

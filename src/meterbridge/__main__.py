@@ -1,0 +1,3 @@
+from meterbridge.cli import entry
+
+entry()

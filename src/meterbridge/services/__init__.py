@@ -1,0 +1,1 @@
+"""Use cases: the only layer that composes the billing core, the ConnectWise client and the store."""

@@ -1,0 +1,38 @@
+"""What every use case needs, passed in once: the database, the secret box, a clock, how to reach ConnectWise."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx2
+
+from meterbridge.connectwise.client import ConnectWiseClient
+from meterbridge.connectwise.settings import ConnectionSettings
+from meterbridge.store.database import Database
+from meterbridge.store.secrets import SecretBox
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class Context:
+    db: Database
+    box: SecretBox
+    clock: Clock
+    transport: httpx2.AsyncBaseTransport | None = None  # tests: cwsim through an ASGI transport
+    verify: ssl.SSLContext | bool = True
+    monotonic: Callable[[], float] = time.monotonic
+    codebases: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def client(self, settings: ConnectionSettings) -> ConnectWiseClient:
+        return ConnectWiseClient(
+            settings,
+            transport=self.transport,
+            verify=self.verify,
+            clock=self.monotonic,
+            codebase_cache=self.codebases,
+        )

@@ -1,0 +1,198 @@
+"""The setup doctor: checks the ConnectWise side of a period's billing and, when asked, creates what is missing.
+
+Checks: the connection; a catalog item for every mapped ConnectWise product; the agreement type
+the doctor would use; per linked company with a configuration, an agreement its rule (or pin)
+resolves to, not cancelled, not ended, billing from before the period's end. ``create=True``
+adds missing catalog items and, for companies whose rule finds no agreement, an agreement of
+the tenant's agreement type (its contact: the company's first contact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from meterbridge.connectwise.client import ConnectWiseClient
+from meterbridge.connectwise.conditions import F, chunk_in
+from meterbridge.connectwise.errors import ConnectWiseError
+from meterbridge.connectwise.models import CatalogItem
+from meterbridge.domain.plan import ChangeKind
+from meterbridge.services.context import Context
+from meterbridge.services.planning import Built, build_plan
+from meterbridge.services.push import parse_period, prepare
+
+
+@dataclass
+class Finding:
+    severity: str  # ok, warning, error
+    check: str
+    subject: str
+    message: str
+    fixed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity,
+            "check": self.check,
+            "subject": self.subject,
+            "message": self.message,
+            "fixed": self.fixed,
+        }
+
+
+@dataclass
+class Diagnosis:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error" and not f.fixed]
+
+    def add(self, severity: str, check: str, subject: str, message: str, *, fixed: bool = False) -> None:
+        self.findings.append(Finding(severity, check, subject, message, fixed))
+
+
+def _mapped_products(built: Built) -> dict[str, str]:
+    """ConnectWise product identifier -> the name to give a catalog item meterbridge creates."""
+    wanted: dict[str, str] = {}
+    for product in built.inputs.products.values():
+        if product.cw_product:
+            wanted.setdefault(product.cw_product, product.name)
+    for configured in built.inputs.lines:
+        wanted.setdefault(configured.line.cw_product, configured.line.cw_product)
+    return wanted
+
+
+async def diagnose(ctx: Context, tenant: str, period_text: str, *, create: bool = False) -> Diagnosis:
+    period = parse_period(period_text)
+    _tenant_id, settings, connection = prepare(ctx, tenant)
+    diagnosis = Diagnosis()
+    async with ctx.client(connection) as cw:
+        try:
+            codebase = await cw.codebase(refresh=True)
+        except ConnectWiseError as error:
+            diagnosis.add("error", "connection", connection.site, str(error))
+            return diagnosis
+        diagnosis.add("ok", "connection", connection.site, f"reachable (codebase {codebase})")
+        built = await build_plan(ctx, tenant, period, cw)
+        await _check_catalog(cw, built, diagnosis, create=create)
+        types = {t.name.casefold(): t for t in await cw.agreement_types() if t.name}
+        chosen_type = types.get(settings.agreement_type.casefold())
+        if chosen_type is None or chosen_type.inactive_flag:
+            diagnosis.add(
+                "warning",
+                "agreement type",
+                settings.agreement_type,
+                "the agreement type the doctor creates agreements with does not exist or is inactive: create it in "
+                "ConnectWise (Setup Tables > Agreement Type) or change the tenant setting agreement_type",
+            )
+        else:
+            diagnosis.add("ok", "agreement type", settings.agreement_type, "exists and is active")
+        await _check_agreements(cw, built, diagnosis, settings.agreement_type if chosen_type else None, create=create)
+    return diagnosis
+
+
+async def _check_catalog(cw: ConnectWiseClient, built: Built, diagnosis: Diagnosis, *, create: bool) -> None:
+    wanted = _mapped_products(built)
+    if not wanted:
+        diagnosis.add("warning", "catalog", "-", "no product is mapped to a ConnectWise catalog item yet")
+        return
+    found = {}
+    for condition in chunk_in(F("identifier"), sorted(wanted), lambda c: len(str(c)) < 1500):
+        for item in await cw.catalog_items(condition):
+            if item.identifier:
+                found[item.identifier.casefold()] = item
+    template: CatalogItem | None = next(iter(found.values()), None)
+    for identifier, name in sorted(wanted.items()):
+        existing = found.get(identifier.casefold())
+        if existing is not None and not existing.inactive_flag:
+            diagnosis.add("ok", "catalog", identifier, "catalog item exists")
+            continue
+        if existing is not None:
+            diagnosis.add(
+                "error",
+                "catalog",
+                identifier,
+                "the catalog item is inactive: ConnectWise refuses additions "
+                "of it; reactivate it in Procurement > Product Catalog",
+            )
+            continue
+        if not create:
+            diagnosis.add(
+                "error",
+                "catalog",
+                identifier,
+                "no catalog item with this identifier: create it in ConnectWise, or run `meterbridge doctor --create`",
+            )
+            continue
+        body: dict[str, Any] = {
+            "identifier": identifier,
+            "description": name[:60],
+            "customerDescription": name,
+            "subcategory": template.subcategory.model_dump(exclude_none=True)
+            if template and template.subcategory
+            else {"name": "Backup"},
+            "type": template.type.model_dump(exclude_none=True) if template and template.type else {"name": "Service"},
+            "productClass": "Service",
+        }
+        try:
+            await cw.create("procurement/catalog", body)
+        except ConnectWiseError as error:
+            diagnosis.add("error", "catalog", identifier, f"could not create the catalog item: {error}")
+        else:
+            diagnosis.add("ok", "catalog", identifier, "catalog item created", fixed=True)
+
+
+async def _check_agreements(
+    cw: ConnectWiseClient, built: Built, diagnosis: Diagnosis, agreement_type: str | None, *, create: bool
+) -> None:
+    missing: dict[str, int] = {}
+    reported: set[tuple[str, str]] = set()
+    for change in built.plan.changes:
+        if change.kind is not ChangeKind.BLOCKED:
+            continue
+        outcome = built.outcomes.get(change.key, "")
+        info = built.inputs.customers.get(change.customer)
+        if outcome == "none" and info is not None and info.cw_company_id is not None:
+            missing[change.customer] = info.cw_company_id
+            continue
+        if (change.customer, change.reason) in reported:
+            continue
+        reported.add((change.customer, change.reason))
+        diagnosis.add("error", "agreement", change.customer, change.reason)
+    for customer, company_id in sorted(missing.items()):
+        if not create or agreement_type is None:
+            diagnosis.add(
+                "error",
+                "agreement",
+                customer,
+                f"company {company_id} has no agreement the rule resolves to: "
+                "create one, pin one, or run `meterbridge doctor --create`",
+            )
+            continue
+        try:
+            contacts = await cw.contacts(F("company/id").eq(company_id))
+            company = (await cw.companies(F("id").eq(company_id)))[0]
+            if not contacts:
+                raise ValueError(f"company {company_id} has no contact; ConnectWise needs one for an agreement")
+            period = built.plan.period
+            await cw.create(
+                "finance/agreements",
+                {
+                    "name": f"Backup - {company.name}"[:100],
+                    "type": {"name": agreement_type},
+                    "company": {"id": company_id},
+                    "contact": {"id": contacts[0].id},
+                    "startDate": period.first_day,
+                    "billStartDate": period.first_day,
+                    "noEndingDateFlag": True,
+                },
+            )
+        except (ConnectWiseError, ValueError) as error:
+            diagnosis.add("error", "agreement", customer, f"could not create an agreement: {error}")
+        else:
+            diagnosis.add("ok", "agreement", customer, f"agreement created for company {company_id}", fixed=True)
+    linked = {c for c in built.scope if built.inputs.customers[c].cw_company_id is not None}
+    fine = sorted(linked - {c.customer for c in built.plan.changes if c.kind is ChangeKind.BLOCKED} - set(missing))
+    if fine:
+        diagnosis.add("ok", "agreement", f"{len(fine)} companies", "every line resolves to an agreement that can bill")

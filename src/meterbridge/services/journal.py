@@ -1,0 +1,217 @@
+"""The write-ahead journal (DESIGN.md guarantee 3) and what a push does on resume.
+
+Every write to ConnectWise is preceded by an intent committed to the journal and followed by
+its result, each in a transaction that checks the lease's fencing token. An intent without a
+result (a crash, a kill, a 5xx after sending) is verified against ConnectWise before anything
+else: a create shows up as an addition on that agreement with that product and effective date,
+entered after the intent and owned by no line, and is adopted instead of created again; an
+update or cancel that landed is recognised by its values, so it is not taken for someone
+else's edit (drift).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from meterbridge.connectwise.client import ConnectWiseClient
+from meterbridge.connectwise.errors import ConnectWiseError
+from meterbridge.connectwise.models import Addition
+from meterbridge.services.context import Context
+from meterbridge.services.lease import Held
+from meterbridge.store.models import JournalEntry, LineIdentity
+
+
+def write_intent(
+    ctx: Context, held: Held, run_id: int, sequence: int, line_key: str, action: str, intent: dict[str, Any]
+) -> int:
+    with ctx.db.session() as session:
+        held.check(ctx, session)
+        entry = JournalEntry(
+            tenant_id=held.tenant_id,
+            run_id=run_id,
+            sequence=sequence,
+            line_key=line_key,
+            action=action,
+            intent=intent,
+            fencing_token=held.token,
+            intended_at=ctx.clock(),
+        )
+        session.add(entry)
+        session.flush()
+        return entry.id
+
+
+def remember(
+    session: Session,
+    ctx: Context,
+    tenant_id: int,
+    line_key: str,
+    agreement_id: int,
+    addition: Addition,
+    *,
+    adopted: bool,
+) -> None:
+    """Line key -> addition (guarantee 2), with the moment ConnectWise says the addition was last written."""
+    assert addition.id is not None
+    written = addition.info.last_updated if addition.info and addition.info.last_updated else ctx.clock()
+    identity = session.scalar(
+        select(LineIdentity).where(LineIdentity.tenant_id == tenant_id, LineIdentity.line_key == line_key)
+    )
+    if identity is None:
+        identity = session.scalar(
+            select(LineIdentity).where(LineIdentity.tenant_id == tenant_id, LineIdentity.addition_id == addition.id)
+        )
+    if identity is None:
+        identity = LineIdentity(tenant_id=tenant_id, line_key=line_key)
+        session.add(identity)
+    identity.line_key = line_key
+    identity.agreement_id = agreement_id
+    identity.addition_id = addition.id
+    identity.adopted = adopted
+    identity.last_written = written
+
+
+def write_result(
+    ctx: Context,
+    held: Held,
+    entry_id: int,
+    result: dict[str, Any],
+    *,
+    addition: Addition | None = None,
+    line_key: str | None = None,
+    agreement_id: int | None = None,
+) -> None:
+    with ctx.db.session() as session:
+        held.check(ctx, session)
+        entry = session.get(JournalEntry, entry_id)
+        assert entry is not None
+        entry.result = result
+        entry.completed_at = ctx.clock()
+        if addition is not None and line_key is not None and agreement_id is not None:
+            entry.addition_id = addition.id
+            remember(session, ctx, held.tenant_id, line_key, agreement_id, addition, adopted=False)
+
+
+def _same(actual: Any, wanted: Any) -> bool:
+    if wanted is None:
+        return actual is None
+    if isinstance(actual, datetime):
+        return actual.date().isoformat() == str(wanted)[:10]
+    if isinstance(actual, Decimal | int | float) and not isinstance(actual, bool):
+        try:
+            return Decimal(str(actual)) == Decimal(str(wanted))
+        except ArithmeticError:
+            return False
+    return bool(actual == wanted)
+
+
+def matches(addition: Addition, fields: dict[str, Any]) -> bool:
+    current = addition.model_dump(by_alias=True)
+    return all(_same(current.get(name), value) for name, value in fields.items())
+
+
+@dataclass
+class Resumed:
+    found: int = 0  # creates that had landed: adopted, not created again
+    not_applied: int = 0
+    updates_landed: int = 0
+    unverifiable: dict[str, str] = field(default_factory=dict)  # customer -> reason
+
+
+async def resume(ctx: Context, cw: ConnectWiseClient, held: Held, skew_seconds: float) -> Resumed:
+    """Settle every intent without a result, before a new plan is made."""
+    outcome = Resumed()
+    with ctx.db.session() as session:
+        pending = list(
+            session.scalars(
+                select(JournalEntry)
+                .where(JournalEntry.tenant_id == held.tenant_id, JournalEntry.result.is_(None))
+                .order_by(JournalEntry.id)
+            )
+        )
+        owned = set(session.scalars(select(LineIdentity.addition_id).where(LineIdentity.tenant_id == held.tenant_id)))
+    if not pending:
+        return outcome
+    agreement_ids = sorted({int(entry.intent["agreementId"]) for entry in pending})
+    reads = await asyncio.gather(*(cw.additions(a) for a in agreement_ids), return_exceptions=True)
+    additions: dict[int, list[Addition]] = {}
+    failed: dict[int, str] = {}
+    for agreement_id, result in zip(agreement_ids, reads, strict=True):
+        if isinstance(result, ConnectWiseError):
+            failed[agreement_id] = str(result)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            additions[agreement_id] = result
+    for entry in pending:
+        agreement_id = int(entry.intent["agreementId"])
+        customer = entry.line_key.split("/")[0]
+        if agreement_id in failed:
+            outcome.unverifiable[customer] = (
+                f"an unfinished write from an earlier push (journal {entry.id}) could not be checked: "
+                f"{failed[agreement_id]}; it is checked again on the next push"
+            )
+            continue
+        if entry.action == "create":
+            found = _landed_create(entry, additions[agreement_id], owned, skew_seconds)
+            if found is not None:
+                owned.add(found.id or 0)
+                outcome.found += 1
+                write_result(
+                    ctx,
+                    held,
+                    entry.id,
+                    {"outcome": "found on resume", "addition_id": found.id},
+                    addition=found,
+                    line_key=entry.line_key,
+                    agreement_id=agreement_id,
+                )
+            else:
+                outcome.not_applied += 1
+                write_result(ctx, held, entry.id, {"outcome": "not applied; planned again"})
+            continue
+        addition_id = int(entry.intent["additionId"])
+        current = next((a for a in additions[agreement_id] if a.id == addition_id), None)
+        if current is not None and matches(current, entry.intent["fields"]):
+            outcome.updates_landed += 1
+            write_result(
+                ctx,
+                held,
+                entry.id,
+                {"outcome": "found on resume", "addition_id": addition_id},
+                addition=current,
+                line_key=entry.line_key,
+                agreement_id=agreement_id,
+            )
+        else:
+            outcome.not_applied += 1
+            write_result(ctx, held, entry.id, {"outcome": "not applied; planned again"})
+    return outcome
+
+
+def _landed_create(
+    entry: JournalEntry, additions: list[Addition], owned: set[int], skew_seconds: float
+) -> Addition | None:
+    intent = entry.intent
+    since = entry.intended_at - timedelta(seconds=skew_seconds)
+    effective = date.fromisoformat(str(intent["effectiveDate"])[:10])
+    candidates = [
+        a
+        for a in additions
+        if a.id not in owned
+        and a.product is not None
+        and (a.product.identifier or "").casefold() == str(intent["product"]).casefold()
+        and a.effective_date is not None
+        and a.effective_date.date() == effective
+        and a.info is not None
+        and a.info.date_entered is not None
+        and a.info.date_entered >= since
+    ]
+    return min(candidates, key=lambda a: a.id or 0) if candidates else None

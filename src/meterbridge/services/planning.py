@@ -1,0 +1,240 @@
+"""Read ConnectWise and plan a period: desired lines + actual additions -> a checksummed plan.
+
+Reads in bulk: the agreements of every linked company in scope with chunked
+``company/id in (...)``, then the additions of each agreement a line resolved to (or that holds
+an addition meterbridge owns), concurrently within the client's rate limit. A failed read of
+one agreement blocks that agreement's lines with the reason; the others are planned as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from meterbridge.connectwise.client import ConnectWiseClient
+from meterbridge.connectwise.errors import ConnectWiseError
+from meterbridge.connectwise.models import Addition, Agreement
+from meterbridge.domain.periods import Period
+from meterbridge.domain.plan import ActualAddition, AgreementView, Plan, Target, plan
+from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Resolution, Rule, RuleError, resolve
+from meterbridge.domain.safety import Safety, judge
+from meterbridge.services.context import Context
+from meterbridge.services.desired import ConfiguredLine, Inputs, load_inputs
+
+
+@dataclass
+class Built:
+    inputs: Inputs
+    plan: Plan
+    safety: Safety
+    scope: frozenset[str]
+    agreements: dict[int, Agreement]
+    additions: dict[int, list[Addition]]
+    adoptions: dict[int, str] = field(default_factory=dict)  # addition id -> line key, adopted by rule or pin
+    read_failures: dict[str, list[str]] = field(default_factory=dict)  # customer -> reasons
+    outcomes: dict[str, str] = field(default_factory=dict)  # line key -> resolved, pinned, ambiguous, none, unlinked
+
+    def problems(self) -> dict[str, list[str]]:
+        merged: dict[str, list[str]] = defaultdict(list)
+        for source in (self.inputs.configuration_errors, self.read_failures):
+            for customer, reasons in source.items():
+                merged[customer].extend(reasons)
+        return dict(merged)
+
+
+def record(model: Agreement | Addition) -> dict[str, Any]:
+    """A ConnectWise object as the rules see it (camelCase, nested references)."""
+    return model.model_dump(by_alias=True, exclude_none=True)
+
+
+def agreement_view(agreement: Agreement) -> AgreementView:
+    assert agreement.id is not None
+    return AgreementView(
+        id=agreement.id,
+        name=agreement.name or "",
+        bill_start=agreement.bill_start_date.date() if agreement.bill_start_date else None,
+        end=agreement.end_date.date() if agreement.end_date and not agreement.no_ending_date_flag else None,
+        cancelled=bool(agreement.cancelled_flag),
+    )
+
+
+def actual_addition(addition: Addition, owned_key: str | None, last_written: Any) -> ActualAddition:
+    assert addition.id is not None
+    return ActualAddition(
+        id=addition.id,
+        agreement_id=addition.agreement_id or 0,
+        cw_product=(addition.product.identifier or "") if addition.product else "",
+        quantity=addition.quantity if addition.quantity is not None else 0,  # type: ignore[arg-type]
+        unit_price=addition.unit_price,
+        unit_cost=addition.unit_cost,
+        bill_customer=addition.bill_customer or "",
+        effective=addition.effective_date.date() if addition.effective_date else None,
+        cancelled=addition.cancelled_date.date() if addition.cancelled_date else None,
+        description=addition.invoice_description,
+        owned_key=owned_key,
+        last_updated=addition.info.last_updated if addition.info else None,
+        last_written=last_written,
+    )
+
+
+class _Rules:
+    """Compiled once per text; a rule that does not compile explains itself on every line using it."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], Rule | str] = {}
+
+    def get(self, named: tuple[str, str] | None, target: str) -> Rule | str | None:
+        if named is None:
+            return None
+        key = (named[1], target)
+        if key not in self._cache:
+            try:
+                self._cache[key] = Rule.compile(
+                    named[1], AGREEMENT_FIELDS if target == "agreement" else ADDITION_FIELDS
+                )
+            except RuleError as error:
+                self._cache[key] = f"the {target} rule {named[0]!r} cannot be used: {error}"
+        return self._cache[key]
+
+
+async def _read_additions(
+    cw: ConnectWiseClient, agreement_ids: set[int]
+) -> tuple[dict[int, list[Addition]], dict[int, str]]:
+    ids = sorted(agreement_ids)
+    results = await asyncio.gather(*(cw.additions(i) for i in ids), return_exceptions=True)
+    additions: dict[int, list[Addition]] = {}
+    failures: dict[int, str] = {}
+    for agreement_id, result in zip(ids, results, strict=True):
+        if isinstance(result, ConnectWiseError):
+            failures[agreement_id] = str(result)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            additions[agreement_id] = result
+    return additions, failures
+
+
+async def build_plan(
+    ctx: Context, tenant: str, period: Period, cw: ConnectWiseClient, *, only: frozenset[str] | None = None
+) -> Built:
+    with ctx.db.session() as session:
+        inputs = load_inputs(session, tenant, period, only=only)
+    scope = frozenset(c.external_id for c in inputs.customers.values() if c.push_enabled)
+    company_ids = {c.cw_company_id for c in inputs.customers.values() if c.external_id in scope and c.cw_company_id}
+    agreements = await cw.agreements_of_companies(company_ids)
+    by_company: dict[int, list[Agreement]] = defaultdict(list)
+    for agreement in agreements:
+        if agreement.company and agreement.company.id is not None:
+            by_company[agreement.company.id].append(agreement)
+    by_id = {a.id: a for a in agreements if a.id is not None}
+
+    rules = _Rules()
+    chosen: dict[str, Agreement | str] = {}  # line key -> agreement or the reason there is none
+    outcomes: dict[str, str] = {}
+    for configured in inputs.lines:
+        key = str(configured.line.key)
+        chosen[key], outcomes[key] = _choose_agreement(configured, inputs, by_company, rules)
+
+    owned_agreements = {
+        identity.agreement_id for identity in inputs.identities.values() if identity.line_key.split("/")[0] in scope
+    }
+    wanted = {a.id for a in chosen.values() if isinstance(a, Agreement) and a.id is not None} | owned_agreements
+    additions, failed = await _read_additions(cw, wanted)
+
+    built = Built(inputs, None, None, scope, by_id, additions, outcomes=outcomes)  # type: ignore[arg-type]
+    owned_keys = {identity.line_key for identity in inputs.identities.values()}
+    targets = []
+    for configured in inputs.lines:
+        line = configured.line
+        key = str(line.key)
+        picked = chosen[key]
+        if isinstance(picked, str):
+            targets.append(Target(line, None, picked))
+            continue
+        agreement = picked
+        assert agreement.id is not None
+        if agreement.id in failed:
+            reason = f"could not read the additions of agreement {agreement.id}: {failed[agreement.id]}"
+            built.read_failures.setdefault(line.customer, []).append(reason)
+            targets.append(Target(line, None, reason))
+            continue
+        if key not in owned_keys and (configured.addition_rule or configured.addition_pin):
+            blocked = _adopt(configured, additions.get(agreement.id, []), inputs, built, rules)
+            if blocked:
+                targets.append(Target(line, None, blocked))
+                continue
+        targets.append(Target(line, agreement_view(agreement)))
+
+    actual = []
+    for agreement_additions in additions.values():
+        for addition in agreement_additions:
+            identity = inputs.identities.get(addition.id or 0)
+            owned = identity.line_key if identity else built.adoptions.get(addition.id or 0)
+            actual.append(actual_addition(addition, owned, identity.last_written if identity else None))
+    settings = inputs.settings
+    built.plan = plan(
+        period,
+        targets,
+        actual,
+        bill_start_policy=settings.bill_start_policy,
+        drift_policy=settings.drift_policy,
+        scope_customers=scope,
+    )
+    built.safety = judge(built.plan, settings.thresholds())
+    return built
+
+
+def _choose_agreement(
+    configured: ConfiguredLine, inputs: Inputs, by_company: dict[int, list[Agreement]], rules: _Rules
+) -> tuple[Agreement | str, str]:
+    """The agreement a line goes to, or why there is none; and the outcome (resolved, pinned,
+    ambiguous, none, unlinked, rule)."""
+    customer = inputs.customers[configured.line.customer]
+    if customer.cw_company_id is None:
+        how = "unlinked by hand" if customer.link_how == "unset" else "not linked"
+        return (
+            f"customer {customer.external_id} ({customer.name}) is {how} to a ConnectWise company: "
+            f"link it with `meterbridge companies link {customer.external_id} <company identifier>`"
+        ), "unlinked"
+    rule = rules.get(configured.agreement_rule, "agreement")
+    if isinstance(rule, str):
+        return rule, "rule"
+    if rule is None and configured.agreement_pin is None:
+        return (
+            "no agreement rule and no pin: add the rule `default-agreement` (meterbridge rules set) or pin an "
+            "agreement to the configuration"
+        ), "rule"
+    candidates = [record(a) for a in by_company.get(customer.cw_company_id, [])]
+    resolved = resolve(rule, candidates, pin=configured.agreement_pin)
+    if resolved.chosen is None:
+        return f"company {customer.cw_company_id}: {resolved.reason}", resolved.outcome.value
+    chosen = next(a for a in by_company[customer.cw_company_id] if a.id == resolved.chosen.get("id"))
+    return chosen, resolved.outcome.value
+
+
+def _adopt(
+    configured: ConfiguredLine, additions: list[Addition], inputs: Inputs, built: Built, rules: _Rules
+) -> str | None:
+    """Adopt the existing addition the addition rule or pin picks for this line; a reason when it cannot."""
+    line = configured.line
+    rule = rules.get(configured.addition_rule, "addition")
+    if isinstance(rule, str):
+        return rule
+    period_start = inputs.period.first_day
+    candidates = [
+        record(a)
+        for a in additions
+        if a.id not in inputs.identities
+        and a.id not in built.adoptions
+        and a.product is not None
+        and (a.product.identifier or "").casefold() == line.cw_product.casefold()
+        and (a.cancelled_date is None or a.cancelled_date.date() >= period_start)
+    ]
+    resolved = resolve(rule, candidates, pin=configured.addition_pin, what="addition")
+    if resolved.outcome is Resolution.AMBIGUOUS or (configured.addition_pin and resolved.chosen is None):
+        return f"adopting an existing addition: {resolved.reason}"
+    if resolved.chosen is not None:
+        built.adoptions[int(resolved.chosen["id"])] = str(line.key)
+    return None  # nothing to adopt: meterbridge creates its own
