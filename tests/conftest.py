@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -16,8 +17,10 @@ from starlette.testclient import TestClient
 from cwsim.app import create_app
 from cwsim.sim import Simulator
 from cwsim.state import SimSettings
+from meterbridge.store.database import Database
 from tests.support.clocks import FakeClock, FakeMonotonic
 from tests.support.contract import SHARED, ContractLog, ContractMiddleware
+from tests.support.databases import fresh_database, postgres_available
 from tests.support.server import serve
 
 API_VERSION = "2026.4"
@@ -98,3 +101,20 @@ def live_url(app: ContractMiddleware) -> Iterator[str]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database per test, on SQLite (a file) and on PostgreSQL (a new database in the cluster)."""
+    if request.param == "postgresql":
+        require(postgres_available(), "PostgreSQL on 127.0.0.1:5432 (user postgres, database test)")
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    db.upgrade()
+    yield db
+    db.dispose()

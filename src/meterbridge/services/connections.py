@@ -13,7 +13,7 @@ from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.settings import ConnectionSettings
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput, NotConfigured
-from meterbridge.services.tenants import audit, tenant_row
+from meterbridge.services.tenants import audit, settings_of, tenant_row
 from meterbridge.services.validation import describe
 from meterbridge.store.models import Connection
 
@@ -80,7 +80,8 @@ def connection_settings(ctx: Context, session: Session, tenant_id: int, **limits
 
 def load_settings(ctx: Context, tenant: str, **limits: Any) -> ConnectionSettings:
     with ctx.db.session() as session:
-        return connection_settings(ctx, session, tenant_row(session, tenant).id, **limits)
+        row = tenant_row(session, tenant)
+        return connection_settings(ctx, session, row.id, **{**settings_of(row).client_limits(), **limits})
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ def _outcome(run_id: int, kind: str, status: str, built: Built, cw: ConnectWiseC
 def prepare(ctx: Context, tenant: str) -> tuple[int, TenantSettings, Any]:
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        return row.id, settings_of(row), connection_settings(ctx, session, row.id)
+        settings = settings_of(row)
+        return row.id, settings, connection_settings(ctx, session, row.id, **settings.client_limits())
 
 
 async def preview(

@@ -34,7 +34,12 @@ class TenantSettings(BaseModel):
     resume_skew_seconds: float = Field(
         default=300.0, ge=0, description="clock difference allowed when matching an unfinished create on resume"
     )
+    rate_limit_per_minute: int = Field(default=900, ge=1, description="ConnectWise calls a minute, at most")
+    max_concurrency: int = Field(default=8, ge=1, le=64, description="ConnectWise calls in flight, at most")
     agreement_type: str = Field(default="Backup Services", description="type of agreements the doctor creates")
+
+    def client_limits(self) -> dict[str, Any]:
+        return {"rate_limit_per_minute": self.rate_limit_per_minute, "max_concurrency": self.max_concurrency}
 
     def thresholds(self) -> Thresholds:
         return Thresholds(self.max_changed_fraction, self.max_quantity_drop, self.max_total_change, self.drift_policy)

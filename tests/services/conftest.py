@@ -1,0 +1,57 @@
+"""A world for service tests: cwsim on a real loopback socket (schemas checked), meterbridge on a fresh database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.fernet import Fernet
+from tests.support.clocks import FakeClock
+from tests.support.contract import ContractLog, ContractMiddleware
+from tests.support.reference_month import configure, scenario
+from tests.support.server import serve
+
+from cwsim.app import create_app
+from cwsim.scenario import load_scenario
+from cwsim.sim import Simulator
+from cwsim.state import SimSettings
+from meterbridge.services.context import Context
+from meterbridge.store.database import Database
+from meterbridge.store.secrets import SecretBox
+
+
+@dataclass
+class World:
+    sim: Simulator
+    ctx: Context
+    url: str
+    clock: FakeClock
+    database_url: str
+    n: int
+
+
+def make_world(database_url: str, n: int, contract_log: ContractLog) -> Iterator[World]:
+    clock = FakeClock(datetime(2026, 11, 3, 9, tzinfo=UTC))
+    sim = Simulator.create(SimSettings(rate_limit_per_minute=1_000_000), clock=clock, seed=7)
+    load_scenario(sim, scenario(n))
+    with serve(ContractMiddleware(create_app(sim), contract_log)) as url:
+        db = Database(database_url)
+        db.upgrade()
+        ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=clock)
+        configure(ctx, url, n)
+        yield World(sim, ctx, url, clock, database_url, n)
+        db.dispose()
+
+
+@pytest.fixture
+def month(database_url: str, contract_log: ContractLog) -> Iterator[World]:
+    """The reference month for 200 customers, set up and linked, nothing pushed yet."""
+    yield from make_world(database_url, 200, contract_log)
+
+
+@pytest.fixture
+def small_month(database_url: str, contract_log: ContractLog) -> Iterator[World]:
+    """The same cases for 40 customers."""
+    yield from make_world(database_url, 40, contract_log)
