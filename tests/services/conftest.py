@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,18 +30,22 @@ class World:
     clock: FakeClock
     database_url: str
     n: int
+    key: bytes
 
 
-def make_world(database_url: str, n: int, contract_log: ContractLog) -> Iterator[World]:
+def make_world(database_url: str, n: int, contract_log: ContractLog, *, real_time: bool = False) -> Iterator[World]:
+    """``real_time``: both sides on the system clock, for meterbridge in another process."""
     clock = FakeClock(datetime(2026, 11, 3, 9, tzinfo=UTC))
-    sim = Simulator.create(SimSettings(rate_limit_per_minute=1_000_000), clock=clock, seed=7)
+    now: Callable[[], datetime] = (lambda: datetime.now(UTC)) if real_time else clock
+    sim = Simulator.create(SimSettings(rate_limit_per_minute=1_000_000), clock=now, seed=7)
     load_scenario(sim, scenario(n))
     with serve(ContractMiddleware(create_app(sim), contract_log)) as url:
         db = Database(database_url)
         db.upgrade()
-        ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=clock)
+        key = Fernet.generate_key()
+        ctx = Context(db=db, box=SecretBox(key), clock=now)
         configure(ctx, url, n)
-        yield World(sim, ctx, url, clock, database_url, n)
+        yield World(sim, ctx, url, clock, database_url, n, key)
         db.dispose()
 
 
@@ -55,3 +59,9 @@ def month(database_url: str, contract_log: ContractLog) -> Iterator[World]:
 def small_month(database_url: str, contract_log: ContractLog) -> Iterator[World]:
     """The same cases for 40 customers."""
     yield from make_world(database_url, 40, contract_log)
+
+
+@pytest.fixture
+def live_month(database_url: str, contract_log: ContractLog) -> Iterator[World]:
+    """60 customers, on the system clock, for pushes run as separate processes."""
+    yield from make_world(database_url, 60, contract_log, real_time=True)

@@ -1,0 +1,59 @@
+"""Faults from cwsim (429 storms, 10 % 500s, answers lost after processing): the push completes,
+failed companies are reported with reasons, the others are unaffected, and the next push settles it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+from tests.services.conftest import World
+from tests.support.reference_month import PERIOD, actual, expected
+
+from cwsim.faults import FaultRule
+from meterbridge.services import push
+from meterbridge.store.models import JournalEntry
+
+pytestmark = pytest.mark.slow
+
+
+def test_storms_and_errors_fail_only_the_companies_they_hit(small_month: World) -> None:
+    ctx, sim = small_month.ctx, small_month.sim
+    sim.faults.configure(
+        11,
+        [
+            FaultRule(methods=["GET"], path="*/additions", error_status=429, error_ratio=1.0, retry_after=1, limit=30),
+            FaultRule(methods=["POST"], path="*/additions", drop_ratio=0.1, drop_after_processing=True),
+            FaultRule(error_status=500, error_ratio=0.10),
+        ],
+    )
+    outcome = asyncio.run(push.push(ctx, "default", PERIOD, force=True))
+    storm, dropped, errors = sim.faults.rules
+    assert storm.faulted == 30 and errors.faulted > 0
+    assert outcome.status == "partial"
+    failed = {c: v for c, v in outcome.companies.items() if v["status"] == "failed"}
+    assert failed, "10 % 500s on writes must fail some companies"
+    for entry in failed.values():
+        assert all("POST finance/agreements/" in reason for reason in entry["reasons"]), entry
+        assert all("500" in reason or "may have been applied" in reason for reason in entry["reasons"]), entry
+
+    wanted = expected(small_month.n)
+    held = actual(sim)
+    failed_agreements = {
+        change.agreement_id
+        for change in outcome.built.plan.changes  # type: ignore[union-attr]
+        if change.customer in failed
+    }
+    assert [r for r in held if r[0] not in failed_agreements] == [r for r in wanted if r[0] not in failed_agreements]
+    assert len(held) == len(set(held)), "nothing written twice"
+
+    sim.faults.configure(11, [])
+    again = asyncio.run(push.push(ctx, "default", PERIOD, force=True))
+    assert {c for c, v in again.companies.items() if v["status"] == "failed"} == set()
+    assert actual(sim) == wanted
+    with ctx.db.session() as session:
+        open_intents = session.scalar(
+            select(func.count()).select_from(JournalEntry).where(JournalEntry.result.is_(None))
+        )
+    assert open_intents == 0
+    assert dropped.faulted == 0 or again.resumed["found"] >= 1
