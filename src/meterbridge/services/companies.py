@@ -175,13 +175,8 @@ def set_link(ctx: Context, tenant: str, external_id: str, company: str | None, *
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         customer = customer_row(session, row.id, external_id)
-        link = session.get(Link, customer.id)
-        if link is None:
-            link = Link(customer_id=customer.id)
-            session.add(link)
-        if company is None:
-            link.cw_company_id, link.cw_identifier, link.how = None, None, "unset"
-        else:
+        found = None
+        if company is not None:
             query = select(CWCompany).where(CWCompany.tenant_id == row.id)
             query = query.where(
                 CWCompany.cw_id == int(company) if company.isdigit() else CWCompany.identifier == company
@@ -192,6 +187,13 @@ def set_link(ctx: Context, tenant: str, external_id: str, company: str | None, *
                     f"company {company!r} is not among the imported ConnectWise companies: "
                     "run `meterbridge companies import`, or check the identifier"
                 )
+        link = session.get(Link, customer.id)
+        if link is None:
+            link = Link(customer_id=customer.id)
+            session.add(link)
+        if found is None:
+            link.cw_company_id, link.cw_identifier, link.how = None, None, "unset"
+        else:
             link.cw_company_id, link.cw_identifier, link.how = found.cw_id, found.identifier, "manual"
         link.linked_at = now
         audit(session, ctx, row.id, actor, "customer.link", {"customer": external_id, "company": company})

@@ -70,7 +70,7 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
     mapped = {p.cw_product.casefold() for p in inputs.products.values() if p.cw_product}
     mapped |= {c.line.cw_product.casefold() for c in inputs.lines}
     for change in built.plan.changes:
-        if change.kind is ChangeKind.NOOP and change.addition_id and change.new_amount == 0 and change.old_amount > 0:
+        if change.kind is ChangeKind.NOOP and change.addition_id and change.reason == "no usage: left as it is":
             report.leaks.append(
                 Leak(
                     "line-without-usage",

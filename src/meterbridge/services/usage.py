@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -137,4 +138,14 @@ def store_samples(ctx: Context, tenant: str, samples: list[Sample], *, source: s
 
 
 def import_csv(ctx: Context, tenant: str, text: str, *, source: str, actor: str = "cli") -> int:
-    return store_samples(ctx, tenant, read_csv(text), source=source, actor=actor)
+    samples = read_csv(text)
+    try:
+        return store_samples(ctx, tenant, samples, source=source, actor=actor)
+    except InvalidInput as error:
+        match = _SAMPLE.match(str(error))
+        if match is None:
+            raise
+        raise InvalidInput(f"row {int(match.group(1) or 1) + 1}{match.group(2)}") from None
+
+
+_SAMPLE = re.compile(r"^sample ?(\d*)(:.*)$", re.DOTALL)
