@@ -662,7 +662,7 @@ def _print_plan(st: State, outcome: push.Outcome, details: bool) -> None:
     st.console.print(f"safety: {verdict}")
     for reason in outcome.safety_reasons:
         st.console.print(f"  - {reason}")
-    st.console.print(f"checksum: [bold]{outcome.checksum}[/]  (run {outcome.run_id})")
+    st.console.print(f"checksum: [bold]{outcome.checksum}[/]  (run {outcome.run_id})", soft_wrap=True)
 
 
 def _print_companies(st: State, outcome: push.Outcome) -> None:
@@ -694,7 +694,9 @@ def preview(
     def human() -> None:
         _print_plan(st, outcome, details)
         _print_companies(st, outcome)
-        st.console.print(f"apply it: meterbridge push --period {outcome.period} --checksum {outcome.checksum}")
+        st.console.print(
+            f"apply it: meterbridge push --period {outcome.period} --checksum {outcome.checksum}", soft_wrap=True
+        )
 
     data = outcome.as_dict()
     if st.json:

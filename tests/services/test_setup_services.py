@@ -113,7 +113,9 @@ def test_the_leak_report_shows_usage_without_lines_and_lines_without_usage(small
     assert ("usage-without-line", identifier(0), "m365") in kinds  # no configuration bills it
     assert ("usage-without-line", identifier(10), "storage") in kinds  # blocked: no agreement
     assert ("usage-without-line", identifier(19), "storage") not in kinds  # zero usage is no leak
-    assert not any(k[0] == "line-without-usage" for k in kinds), [l for l in report.leaks if l.kind == "line-without-usage"]
+    assert not any(k[0] == "line-without-usage" for k in kinds), [
+        leak for leak in report.leaks if leak.kind == "line-without-usage"
+    ]
 
     # someone adds a backup line by hand on company 0's agreement: it bills a product meterbridge manages
     body = {

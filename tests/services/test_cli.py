@@ -1,0 +1,128 @@
+"""The CLI as a new user drives it: human output, --json, documented exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support.contract import ContractLog, ContractMiddleware
+from tests.support.reference_month import scenario
+from tests.support.server import serve
+from typer.testing import CliRunner
+
+from cwsim.app import create_app
+from cwsim.scenario import load_scenario
+from cwsim.sim import Simulator
+from cwsim.state import SimSettings
+from meterbridge.cli import app
+
+
+@pytest.fixture
+def cwsim_url(contract_log: ContractLog) -> Iterator[str]:
+    sim = Simulator.create(SimSettings(rate_limit_per_minute=1_000_000), seed=3)
+    load_scenario(sim, scenario(20))
+    with serve(ContractMiddleware(create_app(sim), contract_log)) as url:
+        yield url
+
+
+def test_a_new_user_sets_up_previews_and_pushes_from_the_command_line(
+    cwsim_url: str, database_url: str, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    env = {"MBRIDGE_HOME": str(tmp_path / "home"), "MBRIDGE_DATABASE_URL": database_url, "COLUMNS": "250"}
+
+    def mb(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == code, f"{args}: {result.output}"
+        return result.output
+
+    assert "tenant default created" in mb("init", "--time-zone", "Europe/London")
+    assert "created" not in mb("init").split("tenant default")[1].split(";")[0]
+    assert (tmp_path / "home" / "secret.key").stat().st_mode & 0o777 == 0o600
+    mb(
+        "connection",
+        "set",
+        "--site",
+        cwsim_url,
+        "--company-id",
+        "sim",
+        "--public-key",
+        "simpub",
+        "--private-key",
+        "simpriv",
+        "--client-id",
+        "tests",
+    )
+    assert "ok connected" in mb("connection", "test")
+    assert json.loads(mb("--json", "companies", "import")) == {"imported": 20}
+    mb(
+        "products",
+        "set",
+        "storage",
+        "--kind",
+        "storage",
+        "--unit",
+        "GB",
+        "--basis",
+        "max",
+        "--cw-product",
+        "BACKUP-STORAGE-GB",
+    )
+    mb("prices", "set", "storage", "--price", "0.10", "--cost", "0.04")
+    err = mb("prices", "set", "storage", "--price", "ten", code=2)
+    assert "unit_price: 'ten' is not a number" in err
+    mb("rules", "set", "default-agreement", 'type/name = "Backup Services"')
+    csv = tmp_path / "usage.csv"
+    csv.write_text(
+        "customer,product,measured_at,quantity,unit,customer_name\n"
+        "C000,storage,2026-10-10T00:00:00Z,120.5,GB,Company 000\n"
+        "C001,storage,2026-10-10T00:00:00Z,80,GB,Company 001\n"
+        "C009,storage,2026-10-10T00:00:00Z,80,GB,Company 009\n"
+    )
+    assert "3 samples imported" in mb("usage", "import", str(csv))
+    linked = json.loads(mb("--json", "companies", "link"))
+    assert sorted(e["cw_identifier"] for e in linked["linked"]) == ["C000", "C001", "C009"]
+    for customer in ("C000", "C001", "C009"):
+        mb("configurations", "set", customer, f"{customer}-storage", "--products", "storage")
+    mb("configurations", "set", "C000", "bad", "--products", "storage", "--data-mode", "sideways", code=2)
+
+    assert "a push applies a reviewed plan" in mb("push", "--period", "2026-10", code=2)
+    preview = json.loads(mb("--json", "preview", "--period", "2026-10"))
+    assert preview["counts"]["create"] == 2 and preview["counts"]["blocked"] == 1  # C009: two agreements
+    assert [c["values"]["quantity"] for c in preview["changes"] if c["kind"] == "create"] == ["120.50", "80.00"]
+    human = mb("preview", "--period", "2026-10", "--details")
+    assert "2 agreements match the rule" in human and "max" in human
+
+    assert "changed since it was reviewed" in mb("push", "--period", "2026-10", "--checksum", "0" * 64, code=6)
+    pushed = json.loads(mb("--json", "push", "--period", "2026-10", "--checksum", preview["checksum"], code=4))
+    assert pushed["status"] == "partial" and pushed["companies"]["C009"]["status"] == "blocked"
+    again = json.loads(mb("--json", "push", "--period", "2026-10", "--force", code=4))
+    assert again["counts"]["create"] == 0 and again["counts"]["noop"] == 2
+
+    mb("settings", "set", "max_quantity_drop=0.1")
+    csv.write_text("customer,product,measured_at,quantity,unit\nC000,storage,2026-10-30T00:00:00Z,1,GB\n")
+    mb(
+        "products",
+        "set",
+        "storage",
+        "--kind",
+        "storage",
+        "--unit",
+        "GB",
+        "--basis",
+        "last",
+        "--cw-product",
+        "BACKUP-STORAGE-GB",
+    )
+    mb("usage", "import", str(csv))
+    held = mb("push", "--period", "2026-10", "--force", code=3)
+    assert "held for approval" in held and "a quantity falls by" in held
+
+    history = json.loads(mb("--json", "runs", "list"))
+    assert [r["status"] for r in history][:3] == ["held", "partial", "partial"]
+    shown = json.loads(mb("--json", "runs", "show", str(history[2]["id"])))
+    assert {item["status"] for item in shown["items"] if item["kind"] == "create"} == {"done"}
+    assert "does not exist" in mb("runs", "show", "999", code=2)
+    assert "private" not in json.dumps(history) and "simpriv" not in mb("--json", "settings", "show")
