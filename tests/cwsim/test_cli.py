@@ -116,30 +116,37 @@ def test_serve_tls_writes_a_certificate_clients_can_trust(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_readme_demo_command_serves_the_generated_scenario() -> None:
+def test_readme_demo_command_runs_a_real_push(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     port = free_port()
     process = subprocess.Popen(
         [str(root / "scripts" / "demo")],
         cwd=root,
-        env={**os.environ, "CWSIM_PORT": str(port)},
+        env={**os.environ, "CWSIM_PORT": str(port), "DEMO_DIR": str(tmp_path / "demo"), "COLUMNS": "200"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
+    lines: list[str] = []
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/_sim/health")
-        response = httpx2.get(
-            f"http://127.0.0.1:{port}/v4_6_release/apis/3.0/company/companies",
-            params={"pageSize": 5, "fields": "id,identifier,name"},
+        assert process.stdout is not None
+        deadline = time.monotonic() + 240
+        for line in process.stdout:
+            lines.append(line)
+            if "keeps serving on" in line or time.monotonic() > deadline:
+                break
+        output = "".join(lines)
+        assert "keeps serving on" in output, output
+        assert "exit code 4" in output, output
+        additions = httpx2.get(
+            f"http://127.0.0.1:{port}/v4_6_release/apis/3.0/finance/agreements/1/additions",
             auth=("sim+simpub", "simpriv"),
             headers={"clientId": "demo"},
         )
-        assert response.status_code == 200
-        assert len(response.json()) == 5
-        assert set(response.json()[0]) == {"id", "identifier", "name"}
+        assert additions.status_code == 200
+        assert {a["product"]["identifier"] for a in additions.json()} >= {"BACKUP-STORAGE-GB", "BACKUP-SERVER"}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
-    assert "sim+simpub:simpriv" in output
+        process.communicate(timeout=20)
+    assert "push partial" in output and "sim+simpub:simpriv" in output
