@@ -26,7 +26,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
+from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.services import (
     basic_setup,
     catalog,
@@ -130,6 +132,12 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def state_url(args: tuple[Any, ...]) -> str:
+    context = args[0] if args and isinstance(args[0], typer.Context) else None
+    value = context.obj if context is not None else None
+    return value.settings.resolved_database_url.split("@")[-1] if isinstance(value, State) else ""
+
+
 def guarded(function: Callable[..., None]) -> Callable[..., None]:
     """Service errors become a message and their exit code; never a traceback."""
     import functools
@@ -142,6 +150,10 @@ def guarded(function: Callable[..., None]) -> Callable[..., None]:
             _fail(str(error), error.exit_code)
         except SecretKeyError as error:
             _fail(str(error), 2)
+        except ConnectWiseError as error:
+            _fail(f"ConnectWise: {error}", 1)
+        except SQLAlchemyError as error:
+            _fail(f"database {state_url(args)}: {type(error).__name__}: {str(error).splitlines()[0]}", 1)
 
     return wrapper
 

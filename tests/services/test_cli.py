@@ -126,3 +126,21 @@ def test_a_new_user_sets_up_previews_and_pushes_from_the_command_line(
     assert {item["status"] for item in shown["items"] if item["kind"] == "create"} == {"done"}
     assert "does not exist" in mb("runs", "show", "999", code=2)
     assert "private" not in json.dumps(history) and "simpriv" not in mb("--json", "settings", "show")
+
+    mb(
+        "connection",
+        "set",
+        "--site",
+        cwsim_url,
+        "--company-id",
+        "sim",
+        "--public-key",
+        "simpub",
+        "--private-key",
+        "wrong",
+        "--client-id",
+        "tests",
+    )
+    assert "failed" in mb("connection", "test", code=1)
+    refused = mb("companies", "import", code=1)
+    assert refused.startswith("error: ConnectWise:") and "Traceback" not in refused and "wrong" not in refused
