@@ -9,7 +9,7 @@ import httpx2
 import pytest
 from sqlalchemy import select
 from tests.services.conftest import World
-from tests.support.reference_month import PERIOD, identifier
+from tests.support.reference_month import PERIOD, actual, expected, identifier
 
 from meterbridge.services import basic_setup, catalog, companies, configurations, doctor, leaks, push, usage
 from meterbridge.services.errors import InvalidInput, NotFound
@@ -154,3 +154,41 @@ def test_backup_stats_are_published_by_managed_id_and_updated_in_place(small_mon
     assert len([c for c in sim.state.collections["configurations"].by_id.values() if c.get("deviceIdentifier")]) == 2
     with pytest.raises(InvalidInput, match="managed_id"):
         companies.add_customer(ctx, "default", identifier(2), "Company 002", managed_id="12-A")
+
+
+def test_an_existing_addition_picked_by_an_addition_rule_is_adopted_not_duplicated(small_month: World) -> None:
+    ctx = small_month.ctx
+    body = {
+        "product": {"identifier": "BACKUP-STORAGE-GB"},
+        "quantity": 5,
+        "unitPrice": 0.2,
+        "billCustomer": "Billable",
+        "effectiveDate": "2026-10-01T00:00:00Z",
+    }
+    answer = httpx2.post(
+        f"{small_month.url}/v4_6_release/apis/3.0/finance/agreements/1/additions",
+        json=body,
+        auth=("sim+simpub", "simpriv"),
+        headers={"clientId": "tests"},
+    )
+    assert answer.status_code == 201, answer.text
+    hand_made = answer.json()["id"]
+    configurations.save_rule(
+        ctx, "default", "adopt-storage", 'product/identifier = "BACKUP-STORAGE-GB"', target="addition"
+    )
+    configurations.save_configuration(
+        ctx,
+        "default",
+        identifier(0),
+        f"{identifier(0)}-storage",
+        {"products": ["storage"], "addition_rule": "adopt-storage"},
+    )
+    held = asyncio.run(push.push(ctx, "default", PERIOD, force=True))
+    assert held.status == "held" and "1 of 1 existing lines change" in held.safety_reasons[0]
+    outcome = asyncio.run(push.push(ctx, "default", PERIOD, checksum=held.checksum))  # a person approved it
+    [change] = [c for c in outcome.built.plan.changes if c.customer == identifier(0)]  # type: ignore[union-attr]
+    assert (change.kind.value, change.addition_id) == ("update", hand_made)
+    assert {f.field for f in change.fields} >= {"quantity", "unitPrice"}
+    assert actual(small_month.sim) == expected(small_month.n)
+    again = asyncio.run(push.push(ctx, "default", PERIOD, force=True))
+    assert again.counts["update"] == again.counts["create"] == 0

@@ -69,12 +69,13 @@ def remember(
             select(LineIdentity).where(LineIdentity.tenant_id == tenant_id, LineIdentity.addition_id == addition.id)
         )
     if identity is None:
-        identity = LineIdentity(tenant_id=tenant_id, line_key=line_key)
+        identity = LineIdentity(tenant_id=tenant_id, line_key=line_key, adopted=adopted)
         session.add(identity)
+    elif identity.addition_id != addition.id:
+        identity.adopted = adopted  # a new addition for the line: its own origin
     identity.line_key = line_key
     identity.agreement_id = agreement_id
     identity.addition_id = addition.id
-    identity.adopted = adopted
     identity.last_written = written
 
 
