@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import httpx2
 import pytest
@@ -14,6 +15,26 @@ from tests.support.reference_month import PERIOD, actual, expected, identifier
 from meterbridge.services import basic_setup, catalog, companies, configurations, doctor, leaks, push, usage
 from meterbridge.services.errors import InvalidInput, NotFound
 from meterbridge.store.models import Customer, Product, UsageSampleRow
+
+
+def hand_made_storage_addition(world: World, **extra: Any) -> int:
+    """A storage line someone added by hand on company 0's agreement (not meterbridge's)."""
+    body = {
+        "product": {"identifier": "BACKUP-STORAGE-GB"},
+        "quantity": 5,
+        "billCustomer": "Billable",
+        "effectiveDate": "2026-10-01T00:00:00Z",
+        **extra,
+    }
+    answer = httpx2.post(
+        f"{world.url}/v4_6_release/apis/3.0/finance/agreements/1/additions",
+        json=body,
+        auth=("sim+simpub", "simpriv"),
+        headers={"clientId": "tests"},
+    )
+    assert answer.status_code == 201, answer.text
+    added: int = answer.json()["id"]
+    return added
 
 
 def test_linking_is_by_identifier_then_exact_name_and_near_names_are_only_suggested(small_month: World) -> None:
@@ -118,19 +139,7 @@ def test_the_leak_report_shows_usage_without_lines_and_lines_without_usage(small
     ]
 
     # someone adds a backup line by hand on company 0's agreement: it bills a product meterbridge manages
-    body = {
-        "product": {"identifier": "BACKUP-STORAGE-GB"},
-        "quantity": 5,
-        "billCustomer": "Billable",
-        "effectiveDate": "2026-10-01T00:00:00Z",
-    }
-    answer = httpx2.post(
-        f"{small_month.url}/v4_6_release/apis/3.0/finance/agreements/1/additions",
-        json=body,
-        auth=("sim+simpub", "simpriv"),
-        headers={"clientId": "tests"},
-    )
-    assert answer.status_code == 201, answer.text
+    hand_made_storage_addition(small_month)
     report = asyncio.run(leaks.revenue_leaks(ctx, "default", PERIOD))
     [extra] = [leak for leak in report.leaks if leak.kind == "line-without-usage"]
     assert extra.customer == identifier(0) and "does not manage" in extra.detail
@@ -158,21 +167,7 @@ def test_backup_stats_are_published_by_managed_id_and_updated_in_place(small_mon
 
 def test_an_existing_addition_picked_by_an_addition_rule_is_adopted_not_duplicated(small_month: World) -> None:
     ctx = small_month.ctx
-    body = {
-        "product": {"identifier": "BACKUP-STORAGE-GB"},
-        "quantity": 5,
-        "unitPrice": 0.2,
-        "billCustomer": "Billable",
-        "effectiveDate": "2026-10-01T00:00:00Z",
-    }
-    answer = httpx2.post(
-        f"{small_month.url}/v4_6_release/apis/3.0/finance/agreements/1/additions",
-        json=body,
-        auth=("sim+simpub", "simpriv"),
-        headers={"clientId": "tests"},
-    )
-    assert answer.status_code == 201, answer.text
-    hand_made = answer.json()["id"]
+    hand_made = hand_made_storage_addition(small_month, unitPrice=0.2)
     configurations.save_rule(
         ctx, "default", "adopt-storage", 'product/identifier = "BACKUP-STORAGE-GB"', target="addition"
     )
