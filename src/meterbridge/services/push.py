@@ -15,7 +15,6 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import update
@@ -372,8 +371,3 @@ async def _apply(
     except BaseExceptionGroup as errors:
         raise errors.exceptions[0] from None
     return failures
-
-
-def amount_total(outcome: Outcome) -> Decimal:
-    assert outcome.built is not None
-    return sum((c.new_amount for c in outcome.built.plan.changes if c.kind is not ChangeKind.BLOCKED), Decimal(0))
