@@ -201,8 +201,7 @@ app.add_typer(settings_app, name="settings")
 @guarded
 def settings_show(ctx: typer.Context) -> None:
     st = state(ctx)
-    with st.context().db.session() as session:
-        current = tenants.settings_of(tenants.tenant_row(session, st.tenant)).model_dump(mode="json")
+    current = tenants.show_settings(st.context(), st.tenant).model_dump(mode="json")
 
     def human() -> None:
         for name, value in current.items():

@@ -130,7 +130,7 @@ def link_customers(ctx: Context, tenant: str, *, suggestions: int = 3) -> LinkRe
         by_name: dict[str, list[CWCompany]] = {}
         for company in companies:
             by_name.setdefault(company.name.casefold(), []).append(company)
-        linked_ids = set(session.scalars(select(Link.customer_id)))
+        linked_ids = set(session.scalars(select(Link.customer_id).join(Customer).where(Customer.tenant_id == row.id)))
         customers = session.scalars(select(Customer).where(Customer.tenant_id == row.id).order_by(Customer.external_id))
         for customer in customers:
             if customer.id in linked_ids:
@@ -203,7 +203,10 @@ def set_link(ctx: Context, tenant: str, external_id: str, company: str | None, *
 def list_links(ctx: Context, tenant: str) -> list[CustomerLink]:
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        links = {link.customer_id: link for link in session.scalars(select(Link))}
+        links = {
+            link.customer_id: link
+            for link in session.scalars(select(Link).join(Customer).where(Customer.tenant_id == row.id))
+        }
         result = []
         for customer in session.scalars(
             select(Customer).where(Customer.tenant_id == row.id).order_by(Customer.external_id)

@@ -11,21 +11,20 @@ else's edit (drift).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from meterbridge.connectwise.client import ConnectWiseClient
-from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.models import Addition
 from meterbridge.services.context import Context
 from meterbridge.services.lease import Held
-from meterbridge.store.models import JournalEntry, LineIdentity
+from meterbridge.services.planning import read_additions
+from meterbridge.store.models import JournalEntry, LineIdentity, PlanItem
 
 
 def write_intent(
@@ -88,16 +87,28 @@ def write_result(
     addition: Addition | None = None,
     line_key: str | None = None,
     agreement_id: int | None = None,
+    item_status: str | None = None,
 ) -> None:
+    """The result of an intent; ``item_status`` also marks the run's plan item, in the same transaction."""
     with ctx.db.session() as session:
         held.check(ctx, session)
         entry = session.get(JournalEntry, entry_id)
         assert entry is not None
         entry.result = result
         entry.completed_at = ctx.clock()
+        if item_status is not None:
+            mark_item(session, entry.run_id, entry.sequence, item_status, result.get("error"))
         if addition is not None and line_key is not None and agreement_id is not None:
             entry.addition_id = addition.id
             remember(session, ctx, held.tenant_id, line_key, agreement_id, addition, adopted=False)
+
+
+def mark_item(session: Session, run_id: int, position: int, status: str, error: str | None = None) -> None:
+    session.execute(
+        update(PlanItem)
+        .where(PlanItem.run_id == run_id, PlanItem.position == position)
+        .values(status=status, error=error)
+    )
 
 
 def _same(actual: Any, wanted: Any) -> bool:
@@ -140,17 +151,7 @@ async def resume(ctx: Context, cw: ConnectWiseClient, held: Held, skew_seconds: 
         owned = set(session.scalars(select(LineIdentity.addition_id).where(LineIdentity.tenant_id == held.tenant_id)))
     if not pending:
         return outcome
-    agreement_ids = sorted({int(entry.intent["agreementId"]) for entry in pending})
-    reads = await asyncio.gather(*(cw.additions(a) for a in agreement_ids), return_exceptions=True)
-    additions: dict[int, list[Addition]] = {}
-    failed: dict[int, str] = {}
-    for agreement_id, result in zip(agreement_ids, reads, strict=True):
-        if isinstance(result, ConnectWiseError):
-            failed[agreement_id] = str(result)
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            additions[agreement_id] = result
+    additions, failed = await read_additions(cw, {int(entry.intent["agreementId"]) for entry in pending})
     for entry in pending:
         agreement_id = int(entry.intent["agreementId"])
         customer = entry.line_key.split("/")[0]

@@ -99,9 +99,10 @@ class _Rules:
         return self._cache[key]
 
 
-async def _read_additions(
+async def read_additions(
     cw: ConnectWiseClient, agreement_ids: set[int]
 ) -> tuple[dict[int, list[Addition]], dict[int, str]]:
+    """Additions per agreement, concurrently; a ConnectWise error fails only its agreement (id -> reason)."""
     ids = sorted(agreement_ids)
     results = await asyncio.gather(*(cw.additions(i) for i in ids), return_exceptions=True)
     additions: dict[int, list[Addition]] = {}
@@ -141,7 +142,7 @@ async def build_plan(
         identity.agreement_id for identity in inputs.identities.values() if identity.line_key.split("/")[0] in scope
     }
     wanted = {a.id for a in chosen.values() if isinstance(a, Agreement) and a.id is not None} | owned_agreements
-    additions, failed = await _read_additions(cw, wanted)
+    additions, failed = await read_additions(cw, wanted)
 
     built = Built(inputs, None, None, scope, by_id, additions, outcomes=outcomes)  # type: ignore[arg-type]
     owned_keys = {identity.line_key for identity in inputs.identities.values()}

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
-
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.errors import ConnectWiseError, TemporaryError
 from meterbridge.connectwise.models import Addition
@@ -29,13 +27,12 @@ from meterbridge.domain.safety import Verdict
 from meterbridge.services.connections import connection_settings
 from meterbridge.services.context import Context
 from meterbridge.services.errors import ApprovalNeeded, ChecksumMismatch, InvalidInput, LeaseLost, ServiceError
-from meterbridge.services.journal import Resumed, remember, resume, write_intent, write_result
+from meterbridge.services.journal import Resumed, mark_item, remember, resume, write_intent, write_result
 from meterbridge.services.lease import Held, acquire
 from meterbridge.services.planning import Built, build_plan
 from meterbridge.services.records import plain
 from meterbridge.services.runs import finish_run, start_run, store_plan
 from meterbridge.services.tenants import TenantSettings, settings_of, tenant_row
-from meterbridge.store.models import PlanItem
 
 Progress = Callable[[int, int], None]  # (done, total) writes
 
@@ -303,12 +300,9 @@ async def _write(cw: ConnectWiseClient, change: Change, period: Period) -> Addit
 
 
 def _mark(ctx: Context, run_id: int, position: int, status: str, error: str | None = None) -> None:
+    """A plan item's status when no journal result carries it (skipped, or a write that may have landed)."""
     with ctx.db.session() as session:
-        session.execute(
-            update(PlanItem)
-            .where(PlanItem.run_id == run_id, PlanItem.position == position)
-            .values(status=status, error=error)
-        )
+        mark_item(session, run_id, position, status, error)
 
 
 async def _apply(
@@ -346,9 +340,10 @@ async def _apply(
                 reason = f"{change.cw_product} ({change.kind.value}): {error}"
                 failures.setdefault(customer, []).append(reason)
                 maybe = isinstance(error, TemporaryError) and error.maybe_applied
-                if not maybe:  # certainly not applied; a maybe stays open for the next resume
-                    write_result(ctx, held, entry, {"outcome": "failed", "error": str(error)})
-                _mark(ctx, run_id, position, "failed", str(error))
+                if maybe:  # the intent stays open: the next push verifies it
+                    _mark(ctx, run_id, position, "failed", str(error))
+                else:
+                    write_result(ctx, held, entry, {"outcome": "failed", "error": str(error)}, item_status="failed")
             else:
                 write_result(
                     ctx,
@@ -358,8 +353,8 @@ async def _apply(
                     addition=addition,
                     line_key=change.key,
                     agreement_id=change.agreement_id,
+                    item_status="done",
                 )
-                _mark(ctx, run_id, position, "done")
             done += 1
             if progress is not None:
                 progress(done, total)

@@ -73,6 +73,11 @@ def init_tenant(ctx: Context, key: str = DEFAULT_TENANT, *, name: str | None = N
         return True
 
 
+def show_settings(ctx: Context, key: str) -> TenantSettings:
+    with ctx.db.session() as session:
+        return settings_of(tenant_row(session, key))
+
+
 def update_settings(ctx: Context, key: str, changes: dict[str, Any], *, actor: str = "cli") -> TenantSettings:
     with ctx.db.session() as session:
         tenant = tenant_row(session, key)
