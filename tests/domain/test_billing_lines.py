@@ -64,8 +64,9 @@ def lines(config: BillingConfiguration, overrides: dict[tuple[str, str], Price] 
         (
             "licenses, average of two products (weighted)",
             BillingConfiguration("c2", "acme", ("server", "workstation"), cw_product="BACKUP-LIC"),
-            # (3 x 45 + 10 x 12) / 13 = 19.615..., cost (54 + 45) / 13 = 7.615...
-            [("BACKUP-LIC", D(13), D("19.62"), D("7.62"), "Billable", D("255.06"))],
+            # 3 x 45 + 10 x 12 = 255.00: 19.62 would bill 255.06, so the unit price keeps 4 decimals
+            # (13 x 19.6154 = 255.0002); the cost the same: 99.00 / 13 -> 7.6154
+            [("BACKUP-LIC", D(13), D("19.6154"), D("7.6154"), "Billable", D("255.00"))],
         ),
         (
             "licenses, total: quantity 1",
@@ -92,9 +93,9 @@ def lines(config: BillingConfiguration, overrides: dict[tuple[str, str], Price] 
             [("BACKUP-SERVER", D(3), D(0), D("18.00"), "NoCharge", D("0.00"))],
         ),
         (
-            "do not bill: nothing is sent",
+            "do not bill: sent with billCustomer DoNotBill, priced, never invoiced",
             BillingConfiguration("c7", "acme", ("server",), bill_mode=BillMode.DO_NOT_BILL),
-            [],
+            [("BACKUP-SERVER", D(3), D(45), D(18), "DoNotBill", D("135.00"))],
         ),
         (
             "push disabled for the company: nothing is sent",
@@ -217,5 +218,11 @@ def test_explanation_walks_every_step() -> None:
     config = BillingConfiguration("c", "acme", ("storage",), included=D(200), block_size=D(100))
     [line] = build_lines(config, PRODUCTS, USAGE, PRICES, {}, OCTOBER)
     names = [step.name for step in line.explanation.steps]
-    assert names == ["usage", "included", "blocks", "price", "mode"]
-    assert line.explanation.lines()[1] == "- included: 1234.567 - 200 included = 1034.567"
+    assert names == ["usage", "rounding", "included", "blocks", "price", "mode", "mode", "description"]
+    assert line.explanation.lines()[1:4] == [
+        "- rounding: 1234.567 GB billed as 1234.57 (2 decimals, half up)",
+        "- included: 1234.57 - 200 included = 1034.57",
+        "- blocks: 1034.57 GB in blocks of 100 GB: 11 block(s) of 100 GB",
+    ]
+    assert line.explanation.lines()[4] == "- price: 11 x 12.00 = 132.00 (cost 11 x 5.00 = 55.00)"
+    assert line.explanation.lines()[-1] == "- description: invoice description: Cloud storage: 11 x 100 GB blocks"

@@ -65,13 +65,16 @@ def test_average_without_an_earlier_sample_covers_what_it_can_and_says_so() -> N
     assert next(w.detail for w in result.explanation.warnings).startswith("no sample before 2026-10-17")
 
 
-def test_gaps_and_late_samples_are_flagged() -> None:
-    late = END + timedelta(days=2)
-    samples = [sample(0, "10"), sample(1, "10"), sample(9, "20", received=late)]
-    result = aggregate(samples, START, END, Basis.AVERAGE, Unit.GB)
-    warnings = [w.detail for w in result.explanation.warnings]
+def test_gaps_and_samples_after_the_push_are_flagged() -> None:
+    month_end_import = END + timedelta(days=2)
+    samples = [sample(0, "10"), sample(1, "10"), sample(9, "20", received=month_end_import)]
+    before_push = aggregate(samples, START, END, Basis.AVERAGE, Unit.GB)
+    warnings = [w.detail for w in before_push.explanation.warnings]
     assert any("gap from 2026-10-02" in w for w in warnings)
-    assert any("late" in w for w in warnings)
+    assert not any("pushed" in w for w in warnings), "a month-end import before the first push is not late"
+    pushed = aggregate(samples, START, END, Basis.AVERAGE, Unit.GB, pushed_at=END + timedelta(days=1))
+    [late] = [w.detail for w in pushed.explanation.warnings if "pushed" in w.detail]
+    assert late.startswith("1 sample(s) arrived after this period was first pushed (2026-11-02 00:00 UTC)")
 
 
 def test_units_are_converted_before_aggregating() -> None:
@@ -115,7 +118,9 @@ TIERS = (Tier(D(1000), D("0.10"), D("0.04")), Tier(D(5000), D("0.08"), D("0.03")
         ("150", Price(D("0.12"), D("0.05")), "200", None, ("0", "0.12", "0.05", "0.00")),
         ("1201", Price(D("0.12"), D("0.05")), "0", D(100), ("13", "12.00", "5.00", "156.00")),
         ("1200", Price(D("0.12"), D("0.05")), "0", D(100), ("12", "12.00", "5.00", "144.00")),
-        ("6000", Price(tiers=TIERS), "0", None, ("6000", "0.08", "0.03", "480.00")),  # 100+320+50 = 470 -> avg
+        # 100 + 320 + 50 = 470.00 exactly: the average unit price carries the decimals that bill it
+        ("6000", Price(tiers=TIERS), "0", None, ("6000", "0.0783333", "0.03", "470.00")),
+        ("1500", Price(tiers=TIERS), "0", None, ("1500", "0.093333", "0.036667", "140.00")),  # issue 9, point 1
         ("6000", Price(tiers=TIERS, tier_mode=TierMode.VOLUME), "0", None, ("6000", "0.05", "0.02", "300.00")),
         ("800", Price(tiers=TIERS, tier_mode=TierMode.VOLUME), "0", None, ("800", "0.10", "0.04", "80.00")),
         ("3", Price(D("45.5"), D("18"), places=4), "0", None, ("3", "45.5000", "18.0000", "136.50")),
@@ -160,8 +165,9 @@ def test_bad_tiers_are_refused(tiers: tuple[Tier, ...]) -> None:
 def test_ranges_send_each_range_to_its_product() -> None:
     ranges = (Range(D(1000), "BACKUP-GB", Price(D("0.12"))), Range(None, "BACKUP-GB-T2", Price(D("0.09"))))
     assert [(r.cw_product, q) for r, q in split_ranges(D(1500), ranges)] == [("BACKUP-GB", 1000), ("BACKUP-GB-T2", 500)]
-    assert [(r.cw_product, q) for r, q in split_ranges(D(700), ranges)] == [("BACKUP-GB", 700)]
-    assert split_ranges(D(0), ranges) == []
+    # every range is listed, so a range the usage no longer reaches goes to 0 instead of being cancelled
+    assert [(r.cw_product, q) for r, q in split_ranges(D(700), ranges)] == [("BACKUP-GB", 700), ("BACKUP-GB-T2", 0)]
+    assert [q for _, q in split_ranges(D(0), ranges)] == [0, 0]
     with pytest.raises(ConfigurationInvalid, match="open-ended"):
         split_ranges(D(1), (Range(D(10), "A", Price()),))
 
@@ -203,4 +209,4 @@ def test_ranges_split_exactly(first: Decimal, second: Decimal) -> None:
     for quantity in (first, second):
         shares = split_ranges(quantity, ranges)
         assert sum((share for _, share in shares), D(0)) == quantity
-        assert all(share > 0 for _, share in shares)
+        assert all(share >= 0 for _, share in shares) and len(shares) == len(ranges)

@@ -130,7 +130,7 @@ def test_the_leak_report_shows_usage_without_lines_and_lines_without_usage(small
     asyncio.run(push.push(ctx, "default", PERIOD, force=True))
     report = asyncio.run(leaks.revenue_leaks(ctx, "default", PERIOD))
     kinds = {(leak.kind, leak.customer, leak.subject) for leak in report.leaks}
-    assert ("usage-without-line", identifier(5), "storage") in kinds  # DoNotBill
+    assert ("usage-not-invoiced", identifier(5), "storage") in kinds  # DoNotBill: on the agreement, not invoiced
     assert ("usage-without-line", identifier(0), "m365") in kinds  # no configuration bills it
     assert ("usage-without-line", identifier(10), "storage") in kinds  # blocked: no agreement
     assert ("usage-without-line", identifier(19), "storage") not in kinds  # zero usage is no leak

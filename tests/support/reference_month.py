@@ -224,7 +224,8 @@ def _money(value: Decimal, places: str = "0.01") -> Decimal:
     return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
-Row = tuple[int, str, Decimal, Decimal, str, str, str | None]  # agreement, product, qty, price, bill, from, to
+# agreement, product, quantity, unit price (to cents, for reading), billCustomer, from, to, extended price
+Row = tuple[int, str, Decimal, Decimal, str, str, str | None, Decimal]
 
 
 def expected(n: int, usages: dict[int, Usage] | None = None) -> list[Row]:
@@ -247,20 +248,25 @@ def expected(n: int, usages: dict[int, Usage] | None = None) -> list[Row]:
             start: str = FIRST,
             end: str | None = None,
             a: int = a,
+            amount: Decimal | None = None,
         ) -> None:
-            rows.append((a, product, _money(quantity), _money(price), bill, start, end))
+            extended = _money(amount if amount is not None else _money(quantity) * price)
+            rows.append((a, product, _money(quantity), _money(price), bill, start, end, extended))
 
         if case in (0, 8, 17):
             row("BACKUP-STORAGE-GB", gb, Decimal("0.10"), start="2026-10-15" if case == 8 else FIRST)
         elif case == 1:
-            amount = used.servers * Decimal(45) + used.workstations * Decimal(12)
-            row("BACKUP-SERVER", Decimal(used.servers + used.workstations), amount / (used.servers + used.workstations))
+            amount = used.servers * Decimal(45) + used.workstations * Decimal(12)  # billed to the cent
+            count = Decimal(used.servers + used.workstations)
+            row("BACKUP-SERVER", count, amount / count, amount=amount)
         elif case == 2:
             row("BACKUP-SERVER", Decimal(1), _money(used.storage * Decimal("0.10")) + used.servers * 45)
         elif case == 3:
             row("BACKUP-WORKSTATION", Decimal(used.workstations), Decimal(12))  # the catalog's price
         elif case == 4:
             row("BACKUP-STORAGE-GB", gb, Decimal(0), bill="NoCharge")
+        elif case == 5:  # sent, never invoiced: ConnectWise shows it on the agreement
+            row("BACKUP-STORAGE-GB", gb, Decimal("0.10"), bill="DoNotBill")
         elif case == 6:
             row("BACKUP-STORAGE-GB", Decimal(1000), Decimal("0.10"))
             row("BACKUP-STORAGE-GB-T2", gb, Decimal("0.08"))
@@ -275,7 +281,7 @@ def expected(n: int, usages: dict[int, Usage] | None = None) -> list[Row]:
             row("BACKUP-STORAGE-GB", gb, Decimal("0.07"))
         elif case == 15:
             amount = min(used.users, 10) * 4 + max(used.users - 10, 0) * 3
-            row("BACKUP-M365-USER", Decimal(used.users), Decimal(amount) / used.users)
+            row("BACKUP-M365-USER", Decimal(used.users), Decimal(amount) / used.users, amount=Decimal(amount))
         elif case == 16:
             row("BACKUP-M365-USER", Decimal(used.users), Decimal("3.5"))
     return sorted(rows)
@@ -297,6 +303,7 @@ def actual(sim: Simulator) -> list[Row]:
                 record["billCustomer"],
                 record["effectiveDate"][:10],
                 record["cancelledDate"][:10] if record.get("cancelledDate") else None,
+                _money(Decimal(str(record["extPrice"]))),
             )
         )
     return sorted(rows)

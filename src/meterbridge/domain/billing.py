@@ -3,28 +3,42 @@
 A configuration (several per customer are allowed) names products, the ConnectWise product (or
 GB ranges, each to its own product), the agreement (a rule or a pin), and how to bill:
 
-* bill mode: ``Billable``; ``NoCharge`` sends the line at price 0 (it shows on the invoice, free);
-  ``DoNotBill`` sends nothing;
-* data mode: ``average`` (quantity = all units, unit price = the weighted average, i.e. total
-  amount / total quantity), ``total`` (quantity 1, unit price = the total), ``quantity`` (the
+* bill mode, sent as the addition's ``billCustomer``: ``Billable``; ``NoCharge`` sends the line
+  at price 0 with its cost (it shows on the invoice, free); ``DoNotBill`` sends the line priced
+  as usual, which ConnectWise shows on the agreement and never invoices;
+* data mode: ``average`` (quantity = all units, unit price derived from the amount: see
+  ``money.unit_price_for``), ``total`` (quantity 1, unit price = the amount), ``quantity`` (the
   quantity only, no prices: ConnectWise's product prices apply). Storage and licenses in one
   configuration allow ``total`` only;
-* block size and included quantity (per product price rules), zero policy, addition strategy.
+* block size and included quantity (before ranges and tiers), zero policy, addition strategy,
+  and the date policies (billStartDate, already-invoiced periods), None: the tenant's.
+
+Which options combine is decided in ``validate_configuration``; docs/billing-core.md has the table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from enum import StrEnum
 
-from meterbridge.domain.description import DescriptionTemplate
+from meterbridge.domain.description import BLOCKS_DEFAULT, DescriptionTemplate
 from meterbridge.domain.errors import ConfigurationInvalid
 from meterbridge.domain.explanation import Explanation, Step
-from meterbridge.domain.money import ZERO, round_amount, round_price, round_quantity
+from meterbridge.domain.money import ZERO, round_amount, round_quantity, unit_price_for
 from meterbridge.domain.periods import Period
-from meterbridge.domain.pricing import UNSET_PRICE, Price, Priced, Range, price_quantity, split_ranges
+from meterbridge.domain.policies import BillStartPolicy, InvoicedPolicy
+from meterbridge.domain.pricing import (
+    UNSET_PRICE,
+    Price,
+    Priced,
+    Range,
+    check_ranges,
+    price_quantity,
+    round_usage_quantity,
+    split_ranges,
+)
 from meterbridge.domain.units import Unit
 from meterbridge.domain.usage import Basis
 
@@ -90,43 +104,73 @@ class BillingConfiguration:
     agreement_rule: str | None = None
     agreement_pin: int | None = None
     enabled: bool = True
+    bill_start_policy: BillStartPolicy | None = None  # None: the tenant's
+    invoiced_policy: InvoicedPolicy | None = None
 
 
 def validate_configuration(config: BillingConfiguration, products: Mapping[str, Product]) -> None:
-    """Raise ConfigurationInvalid naming the field for a configuration that cannot bill."""
+    """Raise ConfigurationInvalid naming the field for a configuration that cannot bill as asked.
+
+    Every option is either honoured in every combination it is accepted in, or refused here.
+    """
+    where = f"configuration {config.key}"
     if not config.products:
-        raise ConfigurationInvalid(f"configuration {config.key}: products: choose at least one product")
+        raise ConfigurationInvalid(f"{where}: products: choose at least one product")
     unknown = [p for p in config.products if p not in products]
     if unknown:
-        raise ConfigurationInvalid(f"configuration {config.key}: products: unknown product(s) {', '.join(unknown)}")
+        raise ConfigurationInvalid(f"{where}: products: unknown product(s) {', '.join(unknown)}")
+    if len(set(config.products)) != len(config.products):
+        raise ConfigurationInvalid(f"{where}: products: a product is named twice")
     kinds = {products[p].kind for p in config.products}
     if {ProductKind.STORAGE, ProductKind.LICENSE} <= kinds and config.data_mode is not DataMode.TOTAL:
         raise ConfigurationInvalid(
-            f"configuration {config.key}: data_mode: storage and licenses in one configuration can only be billed "
+            f"{where}: data_mode: storage and licenses in one configuration can only be billed "
             "as total cost and price (quantity 1); choose data mode total, or make one configuration for "
             "storage and one for licenses"
         )
     units = {products[p].unit for p in config.products}
     if len(units) > 1 and config.data_mode is not DataMode.TOTAL:
         raise ConfigurationInvalid(
-            f"configuration {config.key}: data_mode: products in different units ({', '.join(sorted(units))}) "
+            f"{where}: data_mode: products in different units ({', '.join(sorted(units))}) "
             "can only be billed as a total"
         )
-    if config.ranges and (config.data_mode is DataMode.TOTAL or len(config.products) != 1):
-        raise ConfigurationInvalid(
-            f"configuration {config.key}: ranges: GB ranges need one product and a data mode other than total"
-        )
-    if not config.ranges and config.cw_product is None:
+    if config.ranges:
+        _validate_ranges(config, where)
+    elif config.cw_product is None:
         mapped = {products[p].cw_product for p in config.products}
         if None in mapped or len(mapped) != 1:
             raise ConfigurationInvalid(
-                f"configuration {config.key}: cw_product: choose the ConnectWise product (the products are not "
-                "mapped to one)"
+                f"{where}: cw_product: choose the ConnectWise product (the products are not mapped to one)"
             )
     if config.block_size is not None and config.block_size <= 0:
-        raise ConfigurationInvalid(f"configuration {config.key}: block_size: must be positive")
+        raise ConfigurationInvalid(f"{where}: block_size: must be positive")
     if config.included < 0:
-        raise ConfigurationInvalid(f"configuration {config.key}: included: cannot be negative")
+        raise ConfigurationInvalid(f"{where}: included: cannot be negative")
+    if config.zero_policy is ZeroPolicy.CANCEL and config.strategy is Strategy.PER_PERIOD:
+        raise ConfigurationInvalid(
+            f"{where}: zero_policy: a per-period addition already ends with its period, so there is nothing to "
+            "cancel: choose zero (quantity 0) or leave"
+        )
+
+
+def _validate_ranges(config: BillingConfiguration, where: str) -> None:
+    if config.data_mode is DataMode.TOTAL or len(config.products) != 1:
+        raise ConfigurationInvalid(f"{where}: ranges: GB ranges need one product and a data mode other than total")
+    if config.cw_product is not None:
+        raise ConfigurationInvalid(
+            f"{where}: cw_product: each range names its own ConnectWise product; leave cw_product out"
+        )
+    try:
+        check_ranges(config.ranges)
+    except ConfigurationInvalid as error:
+        raise ConfigurationInvalid(f"{where}: {error}") from None
+    if config.data_mode is DataMode.QUANTITY_ONLY:
+        priced = [str(n) for n, r in enumerate(config.ranges, start=1) if r.price is not None]
+        if priced:
+            raise ConfigurationInvalid(
+                f"{where}: ranges: range(s) {', '.join(priced)} have a price, but quantity only sends no price "
+                "(ConnectWise's catalog price applies): leave the range prices out, or choose data mode average"
+            )
 
 
 @dataclass(frozen=True)
@@ -141,10 +185,19 @@ class LineKey:
     def __str__(self) -> str:
         return f"{self.customer}/{self.configuration}/{self.cw_product}/{self.period}"
 
+    @property
+    def prefix(self) -> str:
+        """The line without its period: what a switch of strategy keeps."""
+        return f"{self.customer}/{self.configuration}/{self.cw_product}"
+
 
 @dataclass(frozen=True)
 class DesiredLine:
-    """What ConnectWise should hold for one (customer, configuration, CW product, period)."""
+    """What ConnectWise should hold for one (customer, configuration, CW product, period).
+
+    ``amount`` and ``cost_amount`` are the extended price and cost ConnectWise computes from
+    ``quantity`` and the unit price and cost (to cents); ``billed`` is what the invoice charges.
+    """
 
     key: LineKey
     customer: str
@@ -159,6 +212,13 @@ class DesiredLine:
     zero_policy: ZeroPolicy
     amount: Decimal
     explanation: Explanation = field(default_factory=Explanation)
+    cost_amount: Decimal = ZERO
+    bill_start_policy: BillStartPolicy | None = None
+    invoiced_policy: InvoicedPolicy | None = None
+
+    @property
+    def billed(self) -> Decimal:
+        return self.amount if self.bill_customer is BillMode.BILLABLE else ZERO
 
 
 def _resolve_price(
@@ -178,37 +238,14 @@ def build_lines(
     prices: Mapping[str, Price],
     overrides: Mapping[tuple[str, str], Price],
     period: Period,
-    *,
-    default_places: int = 2,
 ) -> list[DesiredLine]:
-    """The desired lines of one configuration for ``period`` (empty when DoNotBill or disabled)."""
+    """The desired lines of one configuration for ``period`` (empty when disabled)."""
     validate_configuration(config, products)
-    if not config.enabled or config.bill_mode is BillMode.DO_NOT_BILL:
+    if not config.enabled:
         return []
     period_key = str(period) if config.strategy is Strategy.PER_PERIOD else "running"
-
     if config.ranges:
-        [product_key] = config.products
-        product = products[product_key]
-        quantity, explanation = quantities.get(product_key, (ZERO, Explanation()))
-        lines = []
-        for share_range, share in split_ranges(quantity, config.ranges):
-            priced = price_quantity(
-                share, share_range.price, block_size=config.block_size, unit_label=product.unit.value
-            )
-            step = Step("range", f"{share} {product.unit.value} of {quantity} to {share_range.cw_product}", share)
-            lines.append(
-                _line(
-                    config,
-                    share_range.cw_product,
-                    period_key,
-                    period,
-                    [(product, priced)],
-                    explanation.then(step, *priced.steps),
-                    default_places,
-                )
-            )
-        return lines
+        return _range_lines(config, products, quantities, prices, overrides, period, period_key)
 
     priced_products: list[tuple[Product, Priced]] = []
     explanation = Explanation()
@@ -217,7 +254,7 @@ def build_lines(
         product = products[product_key]
         quantity, product_explanation = quantities.get(product_key, (ZERO, Explanation()))
         price, source = _resolve_price(config.customer, product_key, prices, overrides)
-        included = min(included_left, quantity)
+        included = min(included_left, round_quantity(quantity))  # of what is billed: 2 decimals
         included_left -= included
         priced = price_quantity(
             quantity,
@@ -234,7 +271,60 @@ def build_lines(
         priced_products.append((product, priced))
     cw_product = config.cw_product or products[config.products[0]].cw_product
     assert cw_product is not None  # validate_configuration made sure
-    return [_line(config, cw_product, period_key, period, priced_products, explanation, default_places)]
+    return [_line(config, cw_product, period_key, period, priced_products, explanation)]
+
+
+def _range_lines(
+    config: BillingConfiguration,
+    products: Mapping[str, Product],
+    quantities: Mapping[str, tuple[Decimal, Explanation]],
+    prices: Mapping[str, Price],
+    overrides: Mapping[tuple[str, str], Price],
+    period: Period,
+    period_key: str,
+) -> list[DesiredLine]:
+    """Included quantity first, then each range's share of the billable usage, priced on its own."""
+    [product_key] = config.products
+    product = products[product_key]
+    unit = product.unit.value
+    quantity, usage_explanation = quantities.get(product_key, (ZERO, Explanation()))
+    listed, source = _resolve_price(config.customer, product_key, prices, overrides)
+    billable, rounding = round_usage_quantity(quantity, unit)
+    explanation = Explanation((Step("usage", f"{product.name}: {quantity} {unit}", quantity),)).then(
+        *usage_explanation.steps, *rounding
+    )
+    if config.included:
+        left = max(ZERO, billable - config.included)
+        explanation = explanation.then(Step("included", f"{billable} - {config.included} included = {left}", left))
+        billable = left
+    lines = []
+    for position, (share_range, share) in enumerate(split_ranges(billable, config.ranges), start=1):
+        price = share_range.price
+        origin = "the range's own price"
+        if price is None:
+            if listed.tiers:
+                raise ConfigurationInvalid(
+                    f"configuration {config.key}: ranges: range {position} takes its price from the {source} of "
+                    f"{product_key}, which has tiers: give the range its own price (ranges are tiers already)"
+                )
+            price, origin = listed, source
+        priced = price_quantity(share, price, block_size=config.block_size, unit_label=unit)
+        lower = config.ranges[position - 2].up_to if position > 1 else ZERO
+        bound = f"{lower} to {share_range.up_to}" if share_range.up_to is not None else f"over {lower}"
+        step = Step(
+            "range", f"range {position} ({bound} {unit}): {share} {unit} to {share_range.cw_product} ({origin})", share
+        )
+        lines.append(
+            _line(
+                config,
+                share_range.cw_product,
+                period_key,
+                period,
+                [(product, priced)],
+                explanation.then(step, *priced.steps),
+            )
+        )
+    return lines
 
 
 def _line(
@@ -244,43 +334,42 @@ def _line(
     period: Period,
     priced: Sequence[tuple[Product, Priced]],
     explanation: Explanation,
-    places: int,
 ) -> DesiredLine:
-    total_quantity = sum((p.quantity for _, p in priced), ZERO)
-    total_amount = sum((p.amount for _, p in priced), ZERO)
-    total_cost = sum((p.cost_amount for _, p in priced), ZERO)
+    sent = sum((p.quantity for _, p in priced), ZERO)
+    amount = sum((p.amount for _, p in priced), ZERO)
+    cost_amount = sum((p.cost_amount for _, p in priced), ZERO)
+    places = max(p.places for _, p in priced)
+    steps: list[Step] = []
     unit_price: Decimal | None
     unit_cost: Decimal | None
     if config.data_mode is DataMode.TOTAL:
         quantity = Decimal(1)
-        unit_price, unit_cost = total_amount, total_cost
-        mode = f"total: quantity 1 at {total_amount} (cost {total_cost})"
+        unit_price, unit_cost = amount, cost_amount
+        steps.append(Step("mode", f"total: quantity 1 at {amount} (cost {cost_amount})", quantity))
     elif config.data_mode is DataMode.QUANTITY_ONLY:
-        quantity = round_quantity(total_quantity)
+        quantity = round_quantity(sent)
         unit_price = unit_cost = None
-        mode = f"quantity only: {quantity}; ConnectWise's product price applies"
+        amount = cost_amount = ZERO
+        steps.append(Step("mode", f"quantity only: {quantity}; ConnectWise's product price applies", quantity))
     else:
-        quantity = round_quantity(total_quantity)
-        with localcontext() as context:
-            context.prec = 50
-            unit_price = round_price(total_amount / total_quantity, places) if total_quantity else ZERO
-            unit_cost = round_price(total_cost / total_quantity, places) if total_quantity else ZERO
-        mode = f"average: {quantity} at {unit_price} (weighted: {total_amount} / {total_quantity})"
-    steps = [Step("mode", mode, quantity)]
-    if quantity != total_quantity and config.data_mode is not DataMode.TOTAL:
-        steps.append(Step("rounding", f"quantity {total_quantity} rounded to {quantity} (2 decimals, half up)"))
+        quantity = round_quantity(sent)
+        unit_price = _average(amount, sent, places, [p for _, p in priced], cost=False)
+        unit_cost = _average(cost_amount, sent, places, [p for _, p in priced], cost=True)
+        steps.append(Step("mode", _average_detail(sent, amount, unit_price, places, "price"), quantity))
+        if unit_cost != ZERO or cost_amount != ZERO:
+            steps.append(Step("mode", _average_detail(sent, cost_amount, unit_cost, places, "cost"), unit_cost))
     if config.bill_mode is BillMode.NO_CHARGE:
         unit_price = ZERO if unit_price is not None else None
-        steps.append(Step("mode", "no charge: sent at price 0, shown on the invoice", ZERO))
-    amount = round_amount(quantity * unit_price) if unit_price is not None else ZERO
-    product = priced[0][0]
-    description = (
-        config.description.render(
-            product=product.name, period=period, quantity=quantity, unit=product.unit.value, customer=config.customer
+        amount = ZERO
+        steps.append(Step("mode", "no charge: sent at price 0 with its cost, shown on the invoice free", ZERO))
+    elif config.bill_mode is BillMode.DO_NOT_BILL:
+        steps.append(
+            Step("mode", "do not bill: sent with billCustomer DoNotBill, shown on the agreement, never invoiced", ZERO)
         )
-        if config.description
-        else None
-    )
+    product = priced[0][0]
+    description = _description(config, product, period, sent)  # as billed, without trailing zeros
+    if description is not None:
+        steps.append(Step("description", f"invoice description: {description}"))
     return DesiredLine(
         key=LineKey(config.customer, config.key, cw_product, period_key),
         customer=config.customer,
@@ -295,4 +384,50 @@ def _line(
         zero_policy=config.zero_policy,
         amount=amount,
         explanation=explanation.then(*steps),
+        cost_amount=cost_amount,
+        bill_start_policy=config.bill_start_policy,
+        invoiced_policy=config.invoiced_policy,
+    )
+
+
+def _average(amount: Decimal, quantity: Decimal, places: int, priced: Sequence[Priced], *, cost: bool) -> Decimal:
+    """The unit price (or cost) of an average line: the amount over the quantity, exact to the cent."""
+    rates = {p.cost_rate if cost else p.rate for p in priced}
+    flat = all(p.flat for p in priced) and len(rates) == 1
+    if quantity == 0:
+        return next(iter(sorted(rates)))
+    if flat:
+        [rate] = rates
+        if round_amount(quantity * rate) == amount:
+            return rate
+    return unit_price_for(amount, quantity, places)
+
+
+def _average_detail(quantity: Decimal, amount: Decimal, unit: Decimal, places: int, what: str) -> str:
+    if quantity == 0:
+        return f"average: no units billed, {what} {unit} per unit kept"
+    extended = quantity * unit
+    text = f"average: {quantity} x {unit} = {round_amount(extended)}"
+    decimals = max(0, -int(unit.as_tuple().exponent))
+    if decimals > places:
+        text += (
+            f" ({what} {amount} / {quantity} with {decimals} decimals, more than the price list's {places}, so that "
+            f"{quantity} x {unit} = {extended.normalize():f} bills exactly {amount})"
+        )
+    return text
+
+
+def _description(config: BillingConfiguration, product: Product, period: Period, quantity: Decimal) -> str | None:
+    template = config.description
+    if template is None and config.block_size is not None:
+        template = DescriptionTemplate(BLOCKS_DEFAULT)
+    if template is None:
+        return None
+    return template.render(
+        product=product.name,
+        period=period,
+        quantity=quantity,
+        unit=product.unit.value,
+        customer=config.customer,
+        block_size=config.block_size,
     )

@@ -1,14 +1,18 @@
-"""Pricing one product's quantity: included quantity, blocks, tiers, price and cost.
+"""Pricing one product's quantity: rounding, included quantity, blocks, tiers, amount and cost.
 
 Order of the steps, each recorded in the explanation:
 
-1. included: ``billable = max(0, quantity - included)``;
-2. blocks: with a block size, the quantity is sent as whole blocks, rounded up
+1. rounding: the quantity is billed with 2 decimals (``round_quantity``), so every later
+   number is computed from what ConnectWise receives;
+2. included: ``billable = max(0, quantity - included)``;
+3. blocks: with a block size, the quantity is sent as whole blocks, rounded up
    (``ceil(billable / size)``), priced per block (``unit price x size``);
-3. tiers on the billable units: *graduated* prices each slice of usage at its own tier's
-   rate; *volume* prices all of it at the rate of the tier the total falls in;
-4. unit price and cost, rounded to the configured decimals; the amount is
-   ``round_amount(quantity x unit price)``.
+4. tiers on the billable units: *graduated* prices each slice of usage at its own tier's
+   rate; *volume* prices all of it at the rate of the tier the total falls in. A tier without
+   a cost of its own takes the price's unit cost;
+5. amount and cost amount: the exact arithmetic of steps 3-4, rounded to cents once
+   (``round_amount``). The amount is the invariant: the unit price sent is derived from it
+   (``money.unit_price_for``), never the other way round.
 
 A price left unset is 0 and said so (the reference products default to 0 too).
 """
@@ -16,13 +20,13 @@ A price left unset is 0 and said so (the reference products default to 0 too).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 from enum import StrEnum
 
 from meterbridge.domain.errors import ConfigurationInvalid
 from meterbridge.domain.explanation import Step
-from meterbridge.domain.money import ZERO, ceil_div, round_amount, round_price
+from meterbridge.domain.money import PRICE_PLACES, ZERO, ceil_div, round_amount, round_quantity, unit_price_for
 
 
 class TierMode(StrEnum):
@@ -32,11 +36,12 @@ class TierMode(StrEnum):
 
 @dataclass(frozen=True)
 class Tier:
-    """Units up to ``up_to`` (None: no upper bound) cost ``unit_price`` each."""
+    """Units up to ``up_to`` (None: no upper bound) cost ``unit_price`` each; ``unit_cost`` None:
+    the price's own unit cost."""
 
     up_to: Decimal | None
     unit_price: Decimal
-    unit_cost: Decimal = ZERO
+    unit_cost: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,12 @@ class Price:
     unit_cost: Decimal = ZERO
     tiers: tuple[Tier, ...] = ()
     tier_mode: TierMode = TierMode.GRADUATED
-    places: int = 2
+    places: int = 2  # the decimals of the price list; a derived unit price may need more
     is_set: bool = True  # False: nobody set a price; 0 is used and flagged
 
     def __post_init__(self) -> None:
+        if not 0 <= self.places <= PRICE_PLACES:
+            raise ConfigurationInvalid(f"places: a price keeps 0 to {PRICE_PLACES} decimals, not {self.places}")
         bounds = [t.up_to for t in self.tiers]
         if self.tiers:
             if any(b is None for b in bounds[:-1]):
@@ -61,18 +68,42 @@ class Price:
             if bounds[-1] is not None:
                 raise ConfigurationInvalid("tiers: the last tier must be open-ended (up_to empty)")
 
+    def tier_cost(self, tier: Tier) -> Decimal:
+        return self.unit_cost if tier.unit_cost is None else tier.unit_cost
+
 
 UNSET_PRICE = Price(is_set=False)
 
 
 @dataclass(frozen=True)
 class Priced:
-    quantity: Decimal  # what ConnectWise gets: units, or blocks when a block size is set
-    unit_price: Decimal
-    unit_cost: Decimal
-    amount: Decimal
+    """One product priced: what ConnectWise gets for it and what it comes to."""
+
+    quantity: Decimal  # what ConnectWise gets: units (2 decimals), or blocks when a block size is set
+    amount: Decimal  # cents: the arithmetic of the price list
     cost_amount: Decimal
+    rate: Decimal  # the list price per unit sent (flat price x block size); for tiers, the first tier's
+    cost_rate: Decimal
+    places: int
+    flat: bool  # one rate for every unit (no tiers): the rate reproduces the amount
     steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    @property
+    def unit_price(self) -> Decimal:
+        """The unit price that bills exactly ``amount`` for ``quantity`` (the rate when there is no usage)."""
+        return _unit(self.amount, self.quantity, self.places, self.rate, self.flat)
+
+    @property
+    def unit_cost(self) -> Decimal:
+        return _unit(self.cost_amount, self.quantity, self.places, self.cost_rate, self.flat)
+
+
+def _unit(amount: Decimal, quantity: Decimal, places: int, rate: Decimal, flat: bool) -> Decimal:
+    if quantity == 0:
+        return rate
+    if flat and round_amount(quantity * rate) == amount:
+        return rate
+    return unit_price_for(amount, quantity, places)
 
 
 def _tier_amounts(units: Decimal, price: Price) -> tuple[Decimal, Decimal, str]:
@@ -81,8 +112,8 @@ def _tier_amounts(units: Decimal, price: Price) -> tuple[Decimal, Decimal, str]:
             if tier.up_to is None or units <= tier.up_to:
                 return (
                     units * tier.unit_price,
-                    units * tier.unit_cost,
-                    (f"volume: all {units} at the tier up to {tier.up_to or 'any'}: {tier.unit_price}"),
+                    units * price.tier_cost(tier),
+                    f"volume: all {units} at the tier up to {tier.up_to or 'any'}: {units} x {tier.unit_price}",
                 )
         raise AssertionError("the last tier is open-ended")
     amount = cost = ZERO
@@ -93,12 +124,21 @@ def _tier_amounts(units: Decimal, price: Price) -> tuple[Decimal, Decimal, str]:
         portion = max(ZERO, upper - lower)
         if portion > 0:
             amount += portion * tier.unit_price
-            cost += portion * tier.unit_cost
-            parts.append(f"{portion} x {tier.unit_price}")
+            cost += portion * price.tier_cost(tier)
+            parts.append(f"{portion.normalize():f} x {tier.unit_price}")
         if tier.up_to is None or units <= tier.up_to:
             break
         lower = tier.up_to
     return amount, cost, "graduated: " + (" + ".join(parts) or "nothing")
+
+
+def round_usage_quantity(quantity: Decimal, unit_label: str = "") -> tuple[Decimal, tuple[Step, ...]]:
+    """The quantity billed (2 decimals, half up), with the step that says so when it changed anything."""
+    rounded = round_quantity(quantity)
+    if rounded == quantity:
+        return quantity, ()  # as given: 1500 stays 1500, not 1500.00
+    unit = f" {unit_label}" if unit_label else ""
+    return rounded, (Step("rounding", f"{quantity}{unit} billed as {rounded} (2 decimals, half up)", rounded),)
 
 
 def price_quantity(
@@ -109,62 +149,75 @@ def price_quantity(
     block_size: Decimal | None = None,
     unit_label: str = "",
 ) -> Priced:
-    steps: list[Step] = []
-    units = quantity
+    units, rounding = round_usage_quantity(quantity, unit_label)
+    steps: list[Step] = list(rounding)
     if included:
-        units = max(ZERO, quantity - included)
-        steps.append(Step("included", f"{quantity} - {included} included = {units}", units))
+        billable = max(ZERO, units - included)
+        steps.append(Step("included", f"{units} - {included} included = {billable}", billable))
+        units = billable
     sent = units
+    per = Decimal(1)
     if block_size is not None:
         sent = ceil_div(units, block_size)
+        per = block_size
+        unit = f" {unit_label}" if unit_label else ""
+        size = f"{block_size.normalize():f}{unit}"
+        steps.append(Step("blocks", f"{units}{unit} in blocks of {size}: {sent} block(s) of {size}", sent))
         units = sent * block_size
-        steps.append(Step("blocks", f"{sent} block(s) of {block_size} {unit_label}".rstrip(), sent))
     if not price.is_set:
         steps.append(Step("price", "no price set for this product: 0 is used", ZERO, warning=True))
     with localcontext() as context:
-        context.prec = 50
+        context.prec = 60
         if price.tiers:
-            amount, cost, detail = _tier_amounts(units, price)
-            steps.append(Step("tier", detail, amount))
-            unit_price = amount / sent if sent else price.tiers[0].unit_price * (block_size or 1)
-            unit_cost = cost / sent if sent else price.tiers[0].unit_cost * (block_size or 1)
+            exact, exact_cost, detail = _tier_amounts(units, price)
+            amount, cost_amount = round_amount(exact), round_amount(exact_cost)
+            steps.append(Step("tier", f"{detail} = {amount}", amount))
+            first = price.tiers[0]
+            rate, cost_rate = first.unit_price * per, price.tier_cost(first) * per
         else:
-            per = block_size or Decimal(1)
-            unit_price, unit_cost = price.unit_price * per, price.unit_cost * per
-    unit_price = round_price(unit_price, price.places)
-    unit_cost = round_price(unit_cost, price.places)
-    amount_total = round_amount(sent * unit_price)
-    cost_total = round_amount(sent * unit_cost)
+            rate, cost_rate = price.unit_price * per, price.unit_cost * per
+            amount, cost_amount = round_amount(sent * rate), round_amount(sent * cost_rate)
+    priced = Priced(sent, amount, cost_amount, rate, cost_rate, price.places, not price.tiers)
     steps.append(
-        Step("price", f"{sent} x {unit_price} = {amount_total} (cost {sent} x {unit_cost} = {cost_total})", unit_price)
+        Step(
+            "price",
+            f"{sent} x {priced.unit_price} = {amount} (cost {sent} x {priced.unit_cost} = {cost_amount})",
+            priced.unit_price,
+        )
     )
-    return Priced(sent, unit_price, unit_cost, amount_total, cost_total, tuple(steps))
+    return replace(priced, steps=tuple(steps))
 
 
 @dataclass(frozen=True)
 class Range:
-    """Usage from ``start`` (exclusive of what lower ranges took) up to ``up_to`` goes to ``product``."""
+    """Billable usage above the lower ranges, up to ``up_to``, goes to ``cw_product``, priced by
+    ``price`` (None: the product's price list, which may not have tiers)."""
 
     up_to: Decimal | None
     cw_product: str
-    price: Price
+    price: Price | None = None
 
 
-def split_ranges(quantity: Decimal, ranges: Sequence[Range]) -> list[tuple[Range, Decimal]]:
-    """Each range's share of ``quantity``: 0-1000 GB to one product, the rest to another."""
+def check_ranges(ranges: Sequence[Range]) -> None:
     if not ranges:
         raise ConfigurationInvalid("ranges: at least one range is needed")
     bounds = [r.up_to for r in ranges]
     if any(b is None for b in bounds[:-1]) or bounds[-1] is not None:
-        raise ConfigurationInvalid("ranges: only the last range is open-ended, and it must be")
+        raise ConfigurationInvalid("ranges: only the last range is open-ended (up_to empty), and it must be")
+    finite = [b for b in bounds if b is not None]
+    if finite != sorted(finite) or len(set(finite)) != len(finite) or any(b <= 0 for b in finite):
+        raise ConfigurationInvalid("ranges: up_to must be positive and strictly increasing")
+
+
+def split_ranges(quantity: Decimal, ranges: Sequence[Range]) -> list[tuple[Range, Decimal]]:
+    """Each range's share of ``quantity`` (0-1000 GB to one product, the rest to another); every
+    range is listed, with 0 when the usage does not reach it, so its line can go to 0."""
+    check_ranges(ranges)
     shares = []
     lower = ZERO
     for current in ranges:
         upper = quantity if current.up_to is None else min(quantity, current.up_to)
-        share = max(ZERO, upper - lower)
-        if share > 0:
-            shares.append((current, share))
-        if current.up_to is None or quantity <= current.up_to:
-            break
-        lower = current.up_to
+        shares.append((current, max(ZERO, upper - lower)))
+        if current.up_to is not None:
+            lower = current.up_to
     return shares

@@ -6,6 +6,9 @@ Thresholds (each can be turned off with None):
 * ``max_quantity_drop``: the largest relative fall of one line's quantity;
 * ``max_total_change``: the relative change of the total amount of the lines that existed;
 * ``hold_on_drift``: any addition edited in ConnectWise since meterbridge wrote it.
+
+Amounts are compared on one basis: what the invoice charges (``plan.billed``); a quantity-only
+line is valued at the price ConnectWise already applies to it. A plan with no write is never held.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from meterbridge.domain.plan import ChangeKind, DriftPolicy, Plan
+from meterbridge.domain.money import format_money
+from meterbridge.domain.plan import ChangeKind, Plan
+from meterbridge.domain.policies import DriftPolicy
 
 
 class Verdict(StrEnum):
@@ -28,6 +33,7 @@ class Thresholds:
     max_quantity_drop: Decimal | None = Decimal("0.30")
     max_total_change: Decimal | None = Decimal("0.25")
     drift_policy: DriftPolicy = DriftPolicy.HOLD
+    currency: str = "$"
 
 
 @dataclass(frozen=True)
@@ -44,11 +50,13 @@ def _percent(value: Decimal) -> str:
 
 
 def judge(plan: Plan, thresholds: Thresholds = Thresholds()) -> Safety:
-    existing = [c for c in plan.changes if c.addition_id is not None]
+    if not plan.writes:
+        return Safety(Verdict.APPLY, (), Decimal(0), Decimal(0), Decimal(0))
+    existing = [c for c in plan.changes if c.addition_id is not None and c.kind is not ChangeKind.BLOCKED]
     changed = [c for c in existing if c.kind in (ChangeKind.UPDATE, ChangeKind.CANCEL)]
     changed_fraction = Decimal(len(changed)) / Decimal(len(existing)) if existing else Decimal(0)
     largest_drop = Decimal(0)
-    for change in plan.changes:
+    for change in plan.writes:
         for field in change.fields:
             if field.field == "quantity" and field.old and field.old > 0 and field.new < field.old:
                 largest_drop = max(largest_drop, (field.old - field.new) / field.old)
@@ -70,8 +78,9 @@ def judge(plan: Plan, thresholds: Thresholds = Thresholds()) -> Safety:
         )
     if thresholds.max_total_change is not None and total_change > thresholds.max_total_change:
         reasons.append(
-            f"the total of existing lines changes by {_percent(total_change)}, from {old_total} to "
-            f"{new_total} (more than {_percent(thresholds.max_total_change)})"
+            f"the total of existing lines changes by {_percent(total_change)}, from "
+            f"{format_money(old_total, thresholds.currency)} to {format_money(new_total, thresholds.currency)} "
+            f"(more than {_percent(thresholds.max_total_change)})"
         )
     drifted = [c for c in plan.changes if c.drift and c.kind is ChangeKind.UPDATE]
     if drifted and thresholds.drift_policy is DriftPolicy.HOLD:

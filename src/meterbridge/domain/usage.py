@@ -9,8 +9,9 @@ Bases:
 * ``sum``: all samples added (traffic, restores).
 
 Samples outside ``[start, end)`` are ignored (counted in the explanation); samples received
-after the period closed are used and flagged as late; a gap between samples longer than
-``max_gap`` is flagged, since the average carried a value across it.
+after the period was pushed (``pushed_at``) are used and flagged as late: they change a bill
+that was already sent. A month-end import before the first push is not late. A gap between
+samples longer than ``max_gap`` is flagged, since the average carried a value across it.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def aggregate(
     unit: Unit,
     *,
     max_gap: timedelta = timedelta(days=2),
+    pushed_at: datetime | None = None,
 ) -> Aggregate:
     """One product's usage for one customer over ``[start, end)``, in ``unit``.
 
@@ -82,10 +84,15 @@ def aggregate(
     )
     if ignored > 0:
         steps.append(Step("usage", f"{ignored} sample(s) outside the period ignored"))
-    late = [s for s in inside if s.received_at is not None and s.received_at >= end]
+    late = [s for s in inside if pushed_at is not None and s.received_at is not None and s.received_at > pushed_at]
     if late:
         steps.append(
-            Step("usage", f"{len(late)} sample(s) arrived after the period closed (late) and are counted", warning=True)
+            Step(
+                "usage",
+                f"{len(late)} sample(s) arrived after this period was first pushed ({pushed_at:%Y-%m-%d %H:%M} UTC) "
+                "and are counted: the bill already sent changes",
+                warning=True,
+            )
         )
     values = [(s.at, convert(s.quantity, s.unit, unit)) for s in inside]
     if units and units != [unit.value]:

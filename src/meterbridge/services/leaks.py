@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from meterbridge.domain.billing import BillMode
 from meterbridge.domain.plan import ChangeKind
 from meterbridge.services.context import Context
 from meterbridge.services.desired import Inputs
@@ -14,7 +15,7 @@ from meterbridge.services.push import parse_period, prepare
 
 @dataclass
 class Leak:
-    kind: str  # usage-without-line, line-without-usage
+    kind: str  # usage-without-line, usage-not-invoiced, line-without-usage
     customer: str
     subject: str  # product key or ConnectWise product
     detail: str
@@ -41,6 +42,7 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
         for product in _products_of(inputs, configured.configuration_id):
             lines_by_product.setdefault((configured.line.customer, product), []).append(str(configured.line.key))
     blocked = {c.key: c.reason for c in built.plan.changes if c.kind is ChangeKind.BLOCKED}
+    do_not_bill = {str(c.line.key) for c in inputs.lines if c.line.bill_customer is BillMode.DO_NOT_BILL}
     for (customer, product), total in sorted(inputs.usage.items()):
         if total.quantity <= 0 or (customer, product) not in inputs.sampled:
             continue
@@ -59,6 +61,17 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
                     customer,
                     product,
                     f"{usage} used; no billing configuration bills it (or it is DoNotBill)",
+                )
+            )
+            continue
+        not_invoiced = [k for k in keys if k in do_not_bill]
+        if len(not_invoiced) == len(keys):
+            report.leaks.append(
+                Leak(
+                    "usage-not-invoiced",
+                    customer,
+                    product,
+                    f"{usage} used; its configuration is DoNotBill: sent to the agreement, never invoiced",
                 )
             )
             continue
