@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -29,6 +31,8 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from meterbridge.connectwise.errors import ConnectWiseError
+from meterbridge.domain.money import format_money
+from meterbridge.domain.periods import Period
 from meterbridge.services import (
     basic_setup,
     catalog,
@@ -38,6 +42,7 @@ from meterbridge.services import (
     demo,
     doctor,
     leaks,
+    pins,
     push,
     runs,
     tenants,
@@ -69,6 +74,28 @@ class State:
     json: bool
     console: Console
     _context: Context | None = None
+    global_args: tuple[str, ...] = ()  # --tenant/--home as given: a printed next step repeats them
+
+    _currency: str | None = None
+
+    @property
+    def currency(self) -> str:
+        if self._currency is None:
+            self._currency = tenants.show_settings(self.context(), self.tenant).currency
+        return self._currency
+
+    def money(self, amount: Any) -> str:
+        """An amount (cents) as money: $1,234.50."""
+        return format_money(Decimal(str(amount)), self.currency)
+
+    def unit(self, price: Any) -> str:
+        """A unit price as money, every decimal it carries: $0.093333."""
+        value = Decimal(str(price))
+        return f"{'-' if value < 0 else ''}{self.currency}{abs(value):f}"
+
+    def command(self, *words: str) -> str:
+        """A meterbridge command line that works as printed (global options included, values quoted)."""
+        return " ".join(shlex.quote(word) for word in ("meterbridge", *self.global_args, *words))
 
     def context(self, *, upgrade: bool = True) -> Context:
         if self._context is None:
@@ -120,11 +147,14 @@ def main(
     except ValidationError as error:
         typer.echo(f"error: settings: {error}", err=True)
         raise typer.Exit(2) from None
+    global_args: list[str] = []
     if tenant:
         settings.tenant = tenant
+        global_args += ["--tenant", tenant]
     if home:
         settings.home = home
-    ctx.obj = State(settings, as_json, Console(stderr=as_json))
+        global_args += ["--home", str(home)]
+    ctx.obj = State(settings, as_json, Console(stderr=as_json), global_args=tuple(global_args))
 
 
 def _fail(message: str, code: int) -> None:
@@ -376,18 +406,51 @@ app.add_typer(customers_app, name="customers")
 def customers_add(
     ctx: typer.Context,
     external_id: str,
-    name: str,
-    managed_id: Annotated[str | None, typer.Option(help="ConnectWise Managed ID (digits) for Backup Stats.")] = None,
-    push_enabled: Annotated[bool, typer.Option("--push/--no-push", help="Push this customer's billing.")] = True,
+    name: Annotated[str | None, typer.Argument(help="Its name (needed for a new customer).")] = None,
+    managed_id: Annotated[
+        str | None, typer.Option(help='ConnectWise Managed ID (digits) for Backup Stats; "" removes it.')
+    ] = None,
+    push_enabled: Annotated[
+        bool | None, typer.Option("--push/--no-push", help="Push this customer's billing (default for a new one).")
+    ] = None,
 ) -> None:
+    """Add a customer, or change what is given of one (the rest is kept)."""
     st = state(ctx)
+    context = st.context()
     created = companies.add_customer(
-        st.context(), st.tenant, external_id, name, managed_id=managed_id, push_enabled=push_enabled
+        context, st.tenant, external_id, name, managed_id=managed_id, push_enabled=push_enabled
     )
+    [view] = [c for c in companies.list_customers(context, st.tenant) if c.external_id == external_id]
     st.out(
-        {"customer": external_id, "created": created},
-        lambda: st.console.print(f"customer {external_id} {'added' if created else 'updated'}"),
+        {"customer": external_id, "created": created, **view.__dict__},
+        lambda: st.console.print(
+            f"customer {external_id} ({view.name}) {'added' if created else 'updated'}: push "
+            f"{'enabled' if view.push_enabled else 'disabled'}, Managed ID {view.managed_id or '-'}"
+        ),
     )
+
+
+@customers_app.command("list")
+@guarded
+def customers_list(ctx: typer.Context) -> None:
+    """Customers: link, Managed ID, push enabled, configurations."""
+    st = state(ctx)
+    views = companies.list_customers(st.context(), st.tenant)
+
+    def human() -> None:
+        table = Table("customer", "name", "company", "Managed ID", "push", "configurations")
+        for v in views:
+            table.add_row(
+                v.external_id,
+                v.name,
+                f"{v.cw_identifier} ({v.cw_id})" if v.cw_id else "[yellow]not linked[/]",
+                v.managed_id or "-",
+                "yes" if v.push_enabled else "[yellow]disabled[/]",
+                str(v.configurations),
+            )
+        st.console.print(table)
+
+    st.out([v.__dict__ for v in views], human)
 
 
 # -- products, prices, configurations, rules ----------------------------------------------------
@@ -401,11 +464,14 @@ def products_set(
     ctx: typer.Context,
     key: str,
     name: Annotated[str | None, typer.Option()] = None,
-    kind: Annotated[str, typer.Option(help="license, storage, device or traffic")] = "license",
-    unit: Annotated[str, typer.Option(help="count, B, MB, GB, TB, MiB, GiB, TiB")] = "count",
-    basis: Annotated[str, typer.Option(help="last, max, average (time-weighted) or sum")] = "last",
-    cw_product: Annotated[str | None, typer.Option(help="ConnectWise catalog item identifier.")] = None,
+    kind: Annotated[str | None, typer.Option(help="license, storage, device or traffic (new: license)")] = None,
+    unit: Annotated[str | None, typer.Option(help="count, B, MB, GB, TB, MiB, GiB, TiB (new: count)")] = None,
+    basis: Annotated[str | None, typer.Option(help="last, max, average (time-weighted) or sum (new: last)")] = None,
+    cw_product: Annotated[
+        str | None, typer.Option(help='ConnectWise catalog item identifier; "" removes the mapping.')
+    ] = None,
 ) -> None:
+    """Add a product, or change what is given of one (the rest is kept)."""
     st = state(ctx)
     created = catalog.save_product(
         st.context(), st.tenant, key, name=name, kind=kind, unit=unit, basis=basis, cw_product=cw_product
@@ -445,19 +511,30 @@ prices_app = typer.Typer(help="Prices per product and per-customer overrides.", 
 app.add_typer(prices_app, name="prices")
 
 
+def _price_text(st: State, view: catalog.PriceView) -> str:
+    text = f"{st.unit(view.unit_price)} (cost {st.unit(view.unit_cost)})"
+    if view.tiers:
+        text += f", {view.tier_mode} tiers {catalog.format_tiers(view.tiers)}"
+    return f"{text}, {view.places} decimals"
+
+
 @prices_app.command("set")
 @guarded
 def prices_set(
     ctx: typer.Context,
     product: str,
-    price: Annotated[str, typer.Option(help="Unit price, e.g. 0.12")],
-    cost: Annotated[str, typer.Option(help="Unit cost")] = "0",
+    price: Annotated[str | None, typer.Option(help="Unit price, e.g. 0.12 (kept when left out).")] = None,
+    cost: Annotated[str | None, typer.Option(help="Unit cost (kept when left out).")] = None,
     customer: Annotated[str | None, typer.Option(help="Override for this customer only.")] = None,
-    tiers: Annotated[str, typer.Option(help='e.g. "1000:0.10,5000:0.08,:0.05" (up_to:price[:cost])')] = "",
-    tier_mode: Annotated[str, typer.Option(help="graduated or volume")] = "graduated",
+    tiers: Annotated[
+        str | None, typer.Option(help='e.g. "1000:0.10,5000:0.08,:0.05" (up_to:price[:cost]); "" removes them.')
+    ] = None,
+    tier_mode: Annotated[str | None, typer.Option(help="graduated or volume")] = None,
+    places: Annotated[int | None, typer.Option(help="Decimals the price keeps (0 to 8, default 2).")] = None,
 ) -> None:
+    """Set a product's price or a customer's override; only the options given change."""
     st = state(ctx)
-    catalog.set_price(
+    view = catalog.set_price(
         st.context(),
         st.tenant,
         product,
@@ -466,8 +543,53 @@ def prices_set(
         customer=customer,
         tiers=tiers,
         tier_mode=tier_mode,
+        places=places,
     )
-    st.out({"product": product, "customer": customer, "price": price}, lambda: st.console.print("price saved"))
+    whose = f"{product} for {customer}" if customer else product
+    st.out(view.__dict__, lambda: st.console.print(f"price of {whose} saved: {_price_text(st, view)}"))
+
+
+@prices_app.command("list")
+@guarded
+def prices_list(ctx: typer.Context, product: Annotated[str | None, typer.Option()] = None) -> None:
+    """Each product's price, then its customer overrides."""
+    st = state(ctx)
+    views = catalog.list_prices(st.context(), st.tenant, product=product)
+
+    def human() -> None:
+        table = Table("product", "customer", "price", "cost", "tiers", "decimals")
+        for v in views:
+            table.add_row(
+                v.product,
+                v.customer or "(price list)",
+                st.unit(v.unit_price),
+                st.unit(v.unit_cost),
+                f"{v.tier_mode}: {catalog.format_tiers(v.tiers)}" if v.tiers else "-",
+                str(v.places),
+            )
+        st.console.print(table)
+
+    st.out([v.__dict__ for v in views], human)
+
+
+@prices_app.command("delete")
+@guarded
+def prices_delete(
+    ctx: typer.Context,
+    product: str,
+    customer: Annotated[
+        str | None, typer.Option(help="Delete this customer's override (else the product's price).")
+    ] = None,
+) -> None:
+    """Delete a customer's override (the price list applies again) or a product's price (0, flagged)."""
+    st = state(ctx)
+    catalog.delete_price(st.context(), st.tenant, product, customer=customer)
+    what = (
+        f"the override of {product} for {customer}: the price list applies again"
+        if customer
+        else (f"the price of {product}: it bills at 0 (flagged in the preview) until a price is set")
+    )
+    st.out({"product": product, "customer": customer, "deleted": True}, lambda: st.console.print(f"deleted {what}"))
 
 
 configurations_app = typer.Typer(help="Billing configurations per customer.", no_args_is_help=True)
@@ -477,13 +599,24 @@ app.add_typer(configurations_app, name="configurations")
 def _parse_range(text: str) -> dict[str, str | None]:
     parts = text.split(":")
     if len(parts) not in (2, 3, 4):
-        _fail(f"--range {text!r}: write up_to:CW-PRODUCT[:price[:cost]] (empty up_to for the last range)", 2)
+        _fail(
+            f"--range {text!r}: write up_to:CW-PRODUCT[:price[:cost]] (empty up_to for the last range; a price or "
+            "cost left out comes from the product's price list)",
+            2,
+        )
     return {
         "up_to": parts[0] or None,
         "cw_product": parts[1],
-        "unit_price": parts[2] if len(parts) > 2 else "0",
-        "unit_cost": parts[3] if len(parts) > 3 else "0",
+        "unit_price": parts[2] if len(parts) > 2 and parts[2] else None,
+        "unit_cost": parts[3] if len(parts) > 3 and parts[3] else None,
     }
+
+
+def _describe_configuration(st: State, view: configurations.ConfigurationView) -> str:
+    options = dict(view.options)
+    text = f"configuration {view.key} of {view.customer} ({'enabled' if view.enabled else 'disabled'}): "
+    text += ", ".join(f"{name}={json.dumps(value)}" for name, value in options.items())
+    return text
 
 
 @configurations_app.command("set")
@@ -492,29 +625,45 @@ def configurations_set(
     ctx: typer.Context,
     customer: str,
     key: str,
-    products: Annotated[str, typer.Option(help="Product keys, comma separated.")],
+    products: Annotated[str | None, typer.Option(help="Product keys, comma separated (needed for a new one).")] = None,
     cw_product: Annotated[
         str | None, typer.Option(help="ConnectWise product (default: the products' mapping).")
     ] = None,
-    bill_mode: Annotated[str, typer.Option(help="Billable, DoNotBill or NoCharge")] = "Billable",
-    data_mode: Annotated[str, typer.Option(help="average, total or quantity")] = "average",
+    bill_mode: Annotated[str | None, typer.Option(help="Billable, DoNotBill or NoCharge")] = None,
+    data_mode: Annotated[str | None, typer.Option(help="average, total or quantity")] = None,
     block_size: Annotated[str | None, typer.Option(help="Bill in blocks of this size, rounded up.")] = None,
-    included: Annotated[str, typer.Option(help="Included quantity, not billed.")] = "0",
-    zero_policy: Annotated[str, typer.Option(help="zero, cancel or leave")] = "zero",
-    strategy: Annotated[str, typer.Option(help="running or per_period")] = "running",
+    included: Annotated[str | None, typer.Option(help="Included quantity, not billed.")] = None,
+    zero_policy: Annotated[str | None, typer.Option(help="zero, cancel or leave")] = None,
+    strategy: Annotated[str | None, typer.Option(help="running or per_period")] = None,
     description: Annotated[
         str | None, typer.Option(help="Invoice description template, e.g. '{product} {month}'.")
     ] = None,
     agreement_rule: Annotated[str | None, typer.Option(help="Rule name (default: default-agreement).")] = None,
     addition_rule: Annotated[str | None, typer.Option(help="Rule name: adopt the existing addition it picks.")] = None,
     range_: Annotated[
-        list[str] | None, typer.Option("--range", help="GB range up_to:CW-PRODUCT[:price[:cost]]")
+        list[str] | None,
+        typer.Option("--range", help="GB range up_to:CW-PRODUCT[:price[:cost]] (repeat; replaces the ranges)"),
     ] = None,
-    disabled: Annotated[bool, typer.Option("--disabled", help="Keep it but do not bill it.")] = False,
+    bill_start_policy: Annotated[
+        str | None, typer.Option(help="clamp or block (default: the tenant's setting)")
+    ] = None,
+    invoiced_policy: Annotated[str | None, typer.Option(help="move or block (default: the tenant's setting)")] = None,
+    allow_overlap: Annotated[
+        bool | None,
+        typer.Option("--allow-overlap/--no-allow-overlap", help="Bill a product another configuration bills too."),
+    ] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="Bill it, or keep it without billing it.")
+    ] = None,
+    clear: Annotated[
+        list[str] | None, typer.Option(help="Reset this option to its default (repeat), e.g. --clear block_size.")
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Reset every option not given to its default.")] = False,
 ) -> None:
+    """Create a billing configuration, or change the options given of one (the others are kept)."""
     st = state(ctx)
-    options: dict[str, Any] = {
-        "products": [p.strip() for p in products.split(",") if p.strip()],
+    given: dict[str, Any] = {
+        "products": [p.strip() for p in products.split(",") if p.strip()] if products is not None else None,
         "cw_product": cw_product,
         "bill_mode": bill_mode,
         "data_mode": data_mode,
@@ -525,10 +674,19 @@ def configurations_set(
         "description": description,
         "agreement_rule": agreement_rule,
         "addition_rule": addition_rule,
-        "ranges": [_parse_range(r) for r in range_ or []],
+        "ranges": [_parse_range(r) for r in range_] if range_ else None,
+        "bill_start_policy": bill_start_policy,
+        "invoiced_policy": invoiced_policy,
+        "allow_overlap": allow_overlap,
     }
-    created = configurations.save_configuration(st.context(), st.tenant, customer, key, options, enabled=not disabled)
-    st.out({"configuration": key, "created": created}, lambda: st.console.print(f"configuration {key} saved"))
+    options = {name: value for name, value in given.items() if value is not None}
+    created, view = configurations.save_configuration(
+        st.context(), st.tenant, customer, key, options, enabled=enabled, clear=clear or (), replace=replace
+    )
+    st.out(
+        {"configuration": key, "created": created, "enabled": view.enabled, "options": view.options},
+        lambda: st.console.print(f"{'created' if created else 'updated'} {_describe_configuration(st, view)}"),
+    )
 
 
 @configurations_app.command("list")
@@ -567,10 +725,13 @@ def configurations_pin(
     ] = None,
     addition: Annotated[bool, typer.Option("--addition", help="Pin the existing addition to adopt.")] = False,
 ) -> None:
-    """Resolve an ambiguous or missing agreement (or addition) by hand."""
+    """Resolve an ambiguous or missing agreement (or addition) by hand; checked in ConnectWise first."""
     st = state(ctx)
-    configurations.pin(st.context(), st.tenant, key, cw_id, target="addition" if addition else "agreement")
-    st.out({"configuration": key, "pinned": cw_id}, lambda: st.console.print("pin saved" if cw_id else "pin removed"))
+    outcome = run(pins.set_pin(st.context(), st.tenant, key, cw_id, target="addition" if addition else "agreement"))
+    st.out(
+        {"configuration": key, "pinned": cw_id, "checked": outcome.checked, "message": outcome.message},
+        lambda: st.console.print(outcome.message if outcome.checked else f"[yellow]{outcome.message}[/]"),
+    )
 
 
 rules_app = typer.Typer(help="Agreement and addition rules (ConnectWise conditions language).", no_args_is_help=True)
@@ -611,6 +772,17 @@ usage_app = typer.Typer(help="Usage samples.", no_args_is_help=True)
 app.add_typer(usage_app, name="usage")
 
 
+SOURCE_HELP = "The usage source; a sample's identity is (source, customer, product, measured_at)."
+
+
+def _stored_text(stored: usage.Stored) -> str:
+    return f"{stored.added} new, {stored.replaced} replaced (corrections), {stored.unchanged} unchanged"
+
+
+def _period_option(text: str | None) -> Period | None:
+    return push.parse_period(text) if text is not None else None
+
+
 @usage_app.command("add")
 @guarded
 def usage_add(
@@ -621,54 +793,173 @@ def usage_add(
     unit: str,
     at: Annotated[str | None, typer.Option(help="When measured (ISO 8601 with zone); default now.")] = None,
     customer_name: Annotated[str | None, typer.Option(help="Create the customer with this name if new.")] = None,
+    source: Annotated[str, typer.Option(help=SOURCE_HELP)] = usage.DEFAULT_SOURCE,
 ) -> None:
+    """Add one sample; the same customer, product and time again replaces it (a correction)."""
     st = state(ctx)
     context = st.context()
     moment = usage.parse_time("at", at) if at else context.clock()
     sample = usage.Sample(customer, product, moment, catalog.decimal_of("quantity", quantity), unit, customer_name)
-    usage.store_samples(context, st.tenant, [sample], source="cli")
-    st.out({"stored": 1}, lambda: st.console.print("sample stored"))
+    stored = usage.store_samples(context, st.tenant, [sample], source=source)
+    said = "stored" if stored.added else "replaced an earlier value" if stored.replaced else "already stored"
+    st.out({"source": source, **stored.__dict__}, lambda: st.console.print(f"sample {said}"))
 
 
 @usage_app.command("import")
 @guarded
-def usage_import(ctx: typer.Context, file: Path) -> None:
-    """Import a CSV: customer,product,measured_at,quantity,unit[,customer_name]. All rows or none."""
+def usage_import(
+    ctx: typer.Context,
+    file: Path,
+    source: Annotated[str, typer.Option(help=SOURCE_HELP)] = usage.DEFAULT_SOURCE,
+) -> None:
+    """Import a CSV: customer,product,measured_at,quantity,unit[,customer_name]. All rows or none;
+    importing the same file again changes nothing, a new value for a sample replaces the old one."""
     st = state(ctx)
     try:
         text = file.read_text(encoding="utf-8-sig")
     except OSError as error:
         _fail(f"{file}: {error.strerror}", 2)
         return
-    count = usage.import_csv(st.context(), st.tenant, text, source=file.name)
-    st.out({"stored": count, "file": str(file)}, lambda: st.console.print(f"{count} samples imported from {file}"))
+    except UnicodeDecodeError as error:
+        _fail(f"{file}: byte {error.start} is not UTF-8: save the file as UTF-8 (CSV UTF-8) and import it again", 2)
+        return
+    stored = usage.import_csv(st.context(), st.tenant, text, source=source)
+    st.out(
+        {"file": str(file), "source": source, **stored.__dict__},
+        lambda: st.console.print(f"{stored.total} samples read from {file}: {_stored_text(stored)}"),
+    )
+
+
+@usage_app.command("list")
+@guarded
+def usage_list(
+    ctx: typer.Context,
+    customer: Annotated[str | None, typer.Option()] = None,
+    product: Annotated[str | None, typer.Option()] = None,
+    period: Annotated[str | None, typer.Option(help="Billing month, e.g. 2026-10.")] = None,
+    source: Annotated[str | None, typer.Option()] = None,
+    withdrawn: Annotated[bool, typer.Option("--withdrawn", help="Include withdrawn samples.")] = False,
+    limit: int = 500,
+) -> None:
+    """Samples, newest first."""
+    st = state(ctx)
+    views = usage.list_samples(
+        st.context(),
+        st.tenant,
+        customer=customer,
+        product=product,
+        period=_period_option(period),
+        source=source,
+        withdrawn=withdrawn,
+        limit=limit,
+    )
+
+    def human() -> None:
+        table = Table("customer", "product", "measured at", "quantity", "source", "received", "withdrawn")
+        for v in views:
+            table.add_row(
+                v.customer,
+                v.product,
+                v.measured_at.isoformat(),
+                f"{v.quantity} {v.unit}",
+                v.source,
+                f"{v.received_at:%Y-%m-%d %H:%M}",
+                f"{v.withdrawn_at:%Y-%m-%d %H:%M}" if v.withdrawn_at else "-",
+            )
+        st.console.print(table)
+
+    st.out([v.__dict__ for v in views], human)
+
+
+@usage_app.command("delete")
+@guarded
+def usage_delete(
+    ctx: typer.Context,
+    customer: str,
+    product: Annotated[str | None, typer.Option()] = None,
+    period: Annotated[str | None, typer.Option(help="Only samples measured in this month, e.g. 2026-10.")] = None,
+    at: Annotated[str | None, typer.Option(help="Only the sample measured at this time (ISO 8601 with zone).")] = None,
+    source: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Withdraw a customer's samples (kept for the record, no longer counted); preview again to see the effect."""
+    st = state(ctx)
+    count = usage.withdraw_samples(
+        st.context(),
+        st.tenant,
+        customer,
+        product=product,
+        period=_period_option(period),
+        source=source,
+        at=usage.parse_time("at", at) if at else None,
+    )
+    st.out(
+        {"customer": customer, "withdrawn": count},
+        lambda: st.console.print(
+            f"{count} sample(s) of {customer} withdrawn"
+            + (f"; see the effect with: {st.command('preview', '--period', period)}" if period and count else "")
+        ),
+    )
 
 
 # -- preview, push, history ----------------------------------------------------------------------
+def _what(st: State, change: Any) -> str:
+    if change.kind.value == "create":
+        values = change.values
+        price = st.unit(values["unitPrice"]) if "unitPrice" in values else "the catalog price"
+        what = f"{values.get('quantity')} x {price} from {values.get('effectiveDate')}"
+        if "cancelledDate" in values:
+            what += f" to {values['cancelledDate']}"
+        return what
+    if change.fields:
+        return ", ".join(f"{f.field} {f.old} -> {f.new}" for f in change.fields)
+    return str(change.reason)
+
+
+def _billed(st: State, change: Any) -> str:
+    """What the line charges on the invoice, before -> after for an existing addition."""
+    if change.kind.value == "blocked":
+        return "-"
+    after = 0 if change.kind.value == "cancel" else change.new_amount
+    if change.addition_id is None:
+        return st.money(after)
+    return f"{st.money(change.old_amount)} -> {st.money(after)}"
+
+
 def _print_plan(st: State, outcome: push.Outcome, details: bool) -> None:
     assert outcome.built is not None
     plan = outcome.built.plan
-    table = Table("change", "customer", "ConnectWise product", "agreement", "what", title=f"plan for {outcome.period}")
+    table = Table(
+        "change", "customer", "ConnectWise product", "agreement", "what", "billed", title=f"plan for {outcome.period}"
+    )
     for change in plan.changes:
         if change.kind.value == "noop" and not details:
             continue
-        if change.kind.value == "create":
-            values = change.values
-            price = values.get("unitPrice", "catalog price")
-            what = f"{values.get('quantity')} x {price} from {values.get('effectiveDate')}"
-        elif change.fields:
-            what = ", ".join(f"{f.field} {f.old} -> {f.new}" for f in change.fields)
-        else:
-            what = change.reason
-        if change.warnings:
-            what += " [yellow](" + "; ".join(change.warnings) + ")[/]"
-        table.add_row(change.kind.value, change.customer, change.cw_product, str(change.agreement_id or "-"), what)
+        what = _what(st, change)
+        if change.kind.value in ("create", "update", "cancel") and change.reason:
+            what += f" ({change.reason})"
+        warnings = [*change.warnings, *(step.detail for step in change.explanation.warnings)]
+        if warnings:
+            what += " [yellow](" + "; ".join(warnings) + ")[/]"
+        billed = _billed(st, change)
+        table.add_row(
+            change.kind.value, change.customer, change.cw_product, str(change.agreement_id or "-"), what, billed
+        )
         if details:
             for line in change.explanation.lines():
-                table.add_row("", "", "", "", f"[dim]{line}[/]")
+                table.add_row("", "", "", "", f"[dim]{line}[/]", "")
     st.console.print(table)
     counts = ", ".join(f"{n} {k}" for k, n in outcome.counts.items() if n)
     st.console.print(f"{counts or 'nothing to do'}")
+    money = outcome.totals
+    st.console.print(
+        f"billed: {st.money(money['billed_before'])} now -> {st.money(money['billed_after'])} after this plan "
+        f"({'+' if money['billed_change'] >= 0 else ''}{st.money(money['billed_change'])})"
+    )
+    if outcome.provisional:
+        st.console.print(
+            f"[yellow]{outcome.period} is not over: this is a provisional bill of the usage so far[/]; push "
+            f"{outcome.period} again after it ends"
+        )
     verdict = "[green]apply[/]" if outcome.verdict == "apply" else "[yellow]hold for approval[/]"
     st.console.print(f"safety: {verdict}")
     for reason in outcome.safety_reasons:
@@ -680,14 +971,23 @@ def _print_companies(st: State, outcome: push.Outcome) -> None:
     troubled = {c: v for c, v in outcome.companies.items() if v["status"] != "ok"}
     if not troubled:
         return
-    table = Table("customer", "status", "reasons", title="companies that need attention")
+    table = Table("customer", "status", "lines", "reasons", title="companies that need attention")
     for customer, entry in troubled.items():
-        table.add_row(customer, entry["status"], "\n".join(entry["reasons"]))
+        lines = ""
+        if entry["landed"] or entry["failed"]:
+            lines = f"{len(entry['landed'])} landed, {len(entry['failed'])} not: " + ", ".join(
+                key.split("/", 1)[1] for key in entry["failed"]
+            )
+        table.add_row(customer, entry["status"], lines, "\n".join(entry["reasons"]))
     st.console.print(table)
 
 
 def _customers(values: list[str] | None) -> frozenset[str] | None:
     return frozenset(values) if values else None
+
+
+def _scope(customers: list[str] | None) -> list[str]:
+    return [word for customer in customers or [] for word in ("--customer", customer)]
 
 
 @app.command()
@@ -705,9 +1005,12 @@ def preview(
     def human() -> None:
         _print_plan(st, outcome, details)
         _print_companies(st, outcome)
-        st.console.print(
-            f"apply it: meterbridge push --period {outcome.period} --checksum {outcome.checksum}", soft_wrap=True
-        )
+        assert outcome.built is not None
+        if outcome.built.plan.writes:
+            apply = st.command("push", "--period", outcome.period, *_scope(customer), "--checksum", outcome.checksum)
+            st.console.print(f"apply it: {apply}", soft_wrap=True)
+        else:
+            st.console.print("nothing to write: ConnectWise already holds this plan")
 
     data = outcome.as_dict()
     if st.json:
@@ -756,20 +1059,36 @@ def push_command(
         )
 
     def human() -> None:
-        written = sum(c["writes"] for c in outcome.companies.values())
+        if outcome.interrupted:
+            st.console.print(
+                f"earlier push(es) {', '.join(map(str, outcome.interrupted))} had been killed: marked interrupted "
+                f"(`{st.command('runs', 'show', str(outcome.interrupted[0]))}` shows what they wrote)"
+            )
+        if any(outcome.resumed.values()):
+            st.console.print(f"resumed an earlier push: {outcome.resumed}")
         if outcome.status == "held":
             _print_plan(st, outcome, False)
+            approve = st.command("push", "--period", outcome.period, *_scope(customer), "--checksum", outcome.checksum)
             st.console.print(
-                f"[yellow]held for approval[/]: nothing written. Review it, then: meterbridge push --period "
-                f"{outcome.period} --checksum {outcome.checksum}"
+                f"[yellow]held for approval[/]: nothing written. Review it, then: {approve}", soft_wrap=True
             )
         else:
+            writes = outcome.totals["writes"]
             st.console.print(
-                f"push {outcome.status}: {written} write(s) planned, {outcome.calls} ConnectWise call(s) "
-                f"(run {outcome.run_id})"
+                f"push {outcome.status}: {writes['landed']} of {writes['planned']} write(s) landed, "
+                f"{writes['failed']} failed; {outcome.calls} ConnectWise call(s) (run {outcome.run_id})"
             )
-            if any(outcome.resumed.values()):
-                st.console.print(f"resumed an earlier push: {outcome.resumed}")
+            money = outcome.totals
+            st.console.print(
+                f"billed for {outcome.period}: {st.money(money['billed_before'])} before -> "
+                f"{st.money(money['billed_after'])} planned"
+            )
+            if outcome.approval and outcome.approval != "the approved plan":
+                st.console.print(f"approval: {outcome.approval}")
+            if outcome.provisional:
+                st.console.print(
+                    f"[yellow]{outcome.period} is not over: a provisional bill[/]; push it again after it ends"
+                )
         _print_companies(st, outcome)
 
     st.out(outcome.as_dict(), human)
@@ -910,10 +1229,17 @@ app.add_typer(demo_app, name="demo")
 
 @demo_app.command("seed")
 @guarded
-def demo_seed(ctx: typer.Context, period: Annotated[str, typer.Option()], seed: int = 7) -> None:
+def demo_seed(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option()],
+    seed: int = 7,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Reset the tenant's products, prices and configurations to the demo's.")
+    ] = False,
+) -> None:
     """Customers, products, prices, configurations, a default agreement rule and usage for the imported companies."""
     st = state(ctx)
-    count = demo.seed_demo(st.context(), st.tenant, push.parse_period(period), seed=seed)
+    count = demo.seed_demo(st.context(), st.tenant, push.parse_period(period), seed=seed, overwrite=overwrite)
     st.out({"customers": count}, lambda: st.console.print(f"demo data for {count} customers"))
 
 

@@ -119,8 +119,8 @@ def lines(config: BillingConfiguration, overrides: dict[tuple[str, str], Price] 
                 "acme",
                 ("storage",),
                 ranges=(
-                    Range(D(1000), "BACKUP-GB", Price(D("0.12"), D("0.05"))),
-                    Range(None, "BACKUP-GB-T2", Price(D("0.09"), D("0.03"))),
+                    Range(D(1000), "BACKUP-GB", D("0.12"), D("0.05")),
+                    Range(None, "BACKUP-GB-T2", D("0.09"), D("0.03")),
                 ),
             ),
             [
@@ -173,7 +173,7 @@ def test_unset_price_is_zero_and_explained() -> None:
                 ("storage", "server"),
                 cw_product="X",
                 data_mode=DataMode.TOTAL,
-                ranges=(Range(None, "A", Price()),),
+                ranges=(Range(None, "A"),),
             ),
             "ranges",
         ),

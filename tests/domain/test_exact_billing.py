@@ -76,7 +76,7 @@ def test_a_blocked_line_says_its_blocks_on_the_invoice_and_a_template_can_too() 
 
 
 def test_included_quantity_comes_before_ranges() -> None:
-    ranges = (Range(D(1000), "GB-1", Price(D("0.10"), D("0.04"))), Range(None, "GB-2", Price(D("0.08"), D("0.03"))))
+    ranges = (Range(D(1000), "GB-1", D("0.10"), D("0.04")), Range(None, "GB-2", D("0.08"), D("0.03")))
     config = BillingConfiguration("c", "acme", ("storage",), ranges=ranges, included=D(200))
     built = build_lines(config, PRODUCTS, {"storage": (D(1500), Explanation())}, {}, {}, OCTOBER)
     assert [(line.cw_product, line.quantity, line.amount) for line in built] == [
@@ -89,13 +89,14 @@ def test_included_quantity_comes_before_ranges() -> None:
 
 
 def test_a_range_without_a_price_takes_the_price_list_and_goes_to_zero_when_unreached() -> None:
-    ranges = (Range(D(1000), "GB-1"), Range(None, "GB-2", Price(D("0.08"))))
+    ranges = (Range(D(1000), "GB-1"), Range(None, "GB-2", D("0.08")))
     config = BillingConfiguration("c", "acme", ("storage",), ranges=ranges)
     prices = {"storage": Price(D("0.11"), D("0.05"))}
     built = build_lines(config, PRODUCTS, {"storage": (D(700), Explanation())}, prices, {}, OCTOBER)
     assert [(line.cw_product, line.quantity, line.unit_price, line.unit_cost) for line in built] == [
         ("GB-1", D(700), D("0.11"), D("0.05")),
-        ("GB-2", D(0), D("0.08"), D(0)),  # listed at 0: an existing addition goes to 0, it is not cancelled
+        # listed at 0 (an existing addition goes to 0, it is not cancelled); its own price, the list's cost
+        ("GB-2", D(0), D("0.08"), D("0.05")),
     ]
     tiered = {"storage": Price(tiers=(Tier(D(10), D(1)), Tier(None, D(2))))}
     with pytest.raises(
@@ -132,7 +133,7 @@ def test_one_rounding_for_extended_amounts() -> None:
         ),
         (
             BillingConfiguration(
-                "bad", "acme", ("storage",), data_mode=DataMode.QUANTITY_ONLY, ranges=(Range(None, "A", Price(D(1))),)
+                "bad", "acme", ("storage",), data_mode=DataMode.QUANTITY_ONLY, ranges=(Range(None, "A", D(1)),)
             ),
             "ranges: range(s) 1 have a price, but quantity only sends no price",
         ),

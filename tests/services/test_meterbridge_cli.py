@@ -81,7 +81,7 @@ def test_a_new_user_sets_up_previews_and_pushes_from_the_command_line(
         "C001,storage,2026-10-10T00:00:00Z,80,GB,Company 001\n"
         "C009,storage,2026-10-10T00:00:00Z,80,GB,Company 009\n"
     )
-    assert "3 samples imported" in mb("usage", "import", str(csv))
+    assert "3 samples read" in mb("usage", "import", str(csv))
     linked = json.loads(mb("--json", "companies", "link"))
     assert sorted(e["cw_identifier"] for e in linked["linked"]) == ["C000", "C001", "C009"]
     for customer in ("C000", "C001", "C009"):

@@ -80,8 +80,7 @@ def test_bad_input_names_the_field_or_row_and_stores_nothing(small_month: World)
         assert session.scalar(select(Customer).where(Customer.external_id == "new-1")) is None
     assert (
         usage.import_csv(ctx, "default", text.replace("2026-10-02T00:00:00,", "2026-10-02T00:00:00Z,"), source="ok.csv")
-        == 3
-    )
+    ) == usage.Stored(added=3)
 
     with pytest.raises(InvalidInput, match="data_mode: storage and licenses in one configuration"):
         configurations.save_configuration(

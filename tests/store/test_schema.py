@@ -57,7 +57,7 @@ def test_decimals_and_datetimes_come_back_exactly(database: Database) -> None:
         product = Product(tenant_id=tenant.id, key="gb", name="Storage", kind="storage", unit="GB", basis="last")
         session.add_all([customer, product])
         session.flush()
-        for value in values:
+        for position, value in enumerate(values):
             session.add(
                 UsageSampleRow(
                     tenant_id=tenant.id,
@@ -67,7 +67,7 @@ def test_decimals_and_datetimes_come_back_exactly(database: Database) -> None:
                     quantity=value,
                     unit="GB",
                     received_at=NOW,
-                    source="test",
+                    source=f"test {position}",  # one identity per sample: (source, customer, product, time)
                 )
             )
     with database.session() as session:

@@ -165,7 +165,9 @@ def _validate_ranges(config: BillingConfiguration, where: str) -> None:
     except ConfigurationInvalid as error:
         raise ConfigurationInvalid(f"{where}: {error}") from None
     if config.data_mode is DataMode.QUANTITY_ONLY:
-        priced = [str(n) for n, r in enumerate(config.ranges, start=1) if r.price is not None]
+        priced = [
+            str(n) for n, r in enumerate(config.ranges, start=1) if r.unit_price is not None or r.unit_cost is not None
+        ]
         if priced:
             raise ConfigurationInvalid(
                 f"{where}: ranges: range(s) {', '.join(priced)} have a price, but quantity only sends no price "
@@ -299,15 +301,15 @@ def _range_lines(
         billable = left
     lines = []
     for position, (share_range, share) in enumerate(split_ranges(billable, config.ranges), start=1):
-        price = share_range.price
-        origin = "the range's own price"
+        price = share_range.price(listed)
+        origin = "the range's own price" if share_range.unit_price is not None else f"price from the {source}"
         if price is None:
             if listed.tiers:
                 raise ConfigurationInvalid(
                     f"configuration {config.key}: ranges: range {position} takes its price from the {source} of "
                     f"{product_key}, which has tiers: give the range its own price (ranges are tiers already)"
                 )
-            price, origin = listed, source
+            price = listed
         priced = price_quantity(share, price, block_size=config.block_size, unit_label=unit)
         lower = config.ranges[position - 2].up_to if position > 1 else ZERO
         bound = f"{lower} to {share_range.up_to}" if share_range.up_to is not None else f"over {lower}"

@@ -26,7 +26,15 @@ from enum import StrEnum
 
 from meterbridge.domain.errors import ConfigurationInvalid
 from meterbridge.domain.explanation import Step
-from meterbridge.domain.money import PRICE_PLACES, ZERO, ceil_div, round_amount, round_quantity, unit_price_for
+from meterbridge.domain.money import (
+    PRICE_PLACES,
+    ZERO,
+    ceil_div,
+    decimals,
+    round_amount,
+    round_quantity,
+    unit_price_for,
+)
 
 
 class TierMode(StrEnum):
@@ -190,12 +198,22 @@ def price_quantity(
 
 @dataclass(frozen=True)
 class Range:
-    """Billable usage above the lower ranges, up to ``up_to``, goes to ``cw_product``, priced by
-    ``price`` (None: the product's price list, which may not have tiers)."""
+    """Billable usage above the lower ranges, up to ``up_to``, goes to ``cw_product``. Its unit
+    price and cost: its own, or (None) the product's price list's flat price and cost."""
 
     up_to: Decimal | None
     cw_product: str
-    price: Price | None = None
+    unit_price: Decimal | None = None
+    unit_cost: Decimal | None = None
+
+    def price(self, listed: Price) -> Price | None:
+        """This range's price against the product's price list; None: the price list as it is."""
+        if self.unit_price is None and self.unit_cost is None:
+            return None
+        unit_price = listed.unit_price if self.unit_price is None else self.unit_price
+        unit_cost = listed.unit_cost if self.unit_cost is None else self.unit_cost
+        places = max(listed.places, decimals(unit_price), decimals(unit_cost))
+        return Price(unit_price, unit_cost, places=min(places, PRICE_PLACES))
 
 
 def check_ranges(ranges: Sequence[Range]) -> None:

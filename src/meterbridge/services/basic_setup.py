@@ -1,6 +1,6 @@
 """The basic setup: Backup Stats configurations per company (billable space GB, year, month).
 
-For each linked customer with a Managed ID, the company's configuration of type "Backup Stats"
+For each linked customer with a Managed ID whose push is enabled, the company's configuration of type "Backup Stats"
 whose deviceIdentifier is the Managed ID is updated (only the fields that differ) or created.
 The billable space is the customer's storage products' usage for the period, in GB. Like a
 push it holds the tenant's lease; a failed company never stops the others.
@@ -64,6 +64,9 @@ async def publish_backup_stats(
             todo = []
             for customer in sorted(inputs.customers.values(), key=lambda c: c.external_id):
                 if not customer.managed_id:
+                    continue
+                if not customer.push_enabled:
+                    outcome.skipped[customer.external_id] = "push is disabled for this customer: nothing is sent"
                     continue
                 if customer.cw_company_id is None:
                     outcome.skipped[customer.external_id] = "not linked to a ConnectWise company"

@@ -11,14 +11,14 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from meterbridge.services.connections import load_settings
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput, NotFound
 from meterbridge.services.tenants import audit, tenant_row
-from meterbridge.store.models import Customer, CWCompany, Link
+from meterbridge.store.models import BillingConfigurationRow, Customer, CWCompany, Link
 
 SUGGESTION_THRESHOLD = 0.6
 _NOISE = re.compile(r"\b(llc|inc|ltd|co|pc|gmbh|corp|the)\b\.?|[^a-z0-9]+")
@@ -37,13 +37,14 @@ def add_customer(
     ctx: Context,
     tenant: str,
     external_id: str,
-    name: str,
+    name: str | None = None,
     *,
     managed_id: str | None = None,
-    push_enabled: bool = True,
+    push_enabled: bool | None = None,
     actor: str = "cli",
 ) -> bool:
-    """Create or update a customer; True when it was created."""
+    """Create a customer, or change what is given of an existing one (None keeps the stored value;
+    ``managed_id=""`` removes it). True when it was created."""
     if not external_id.strip():
         raise InvalidInput("external_id: a customer needs the id the usage source knows it by")
     if "/" in external_id:
@@ -57,12 +58,31 @@ def add_customer(
         )
         created = customer is None
         if customer is None:
-            customer = Customer(tenant_id=row.id, external_id=external_id)
+            if not name or not name.strip():
+                raise InvalidInput(f"name: customer {external_id} is new: give its name")
+            customer = Customer(tenant_id=row.id, external_id=external_id, push_enabled=True)
             session.add(customer)
-        customer.name = name
-        customer.managed_id = managed_id or None
-        customer.push_enabled = push_enabled
-        audit(session, ctx, row.id, actor, "customer.save", {"external_id": external_id, "name": name})
+        if name is not None:
+            if not name.strip():
+                raise InvalidInput("name: a customer's name cannot be empty")
+            customer.name = name
+        if managed_id is not None:
+            customer.managed_id = managed_id or None
+        if push_enabled is not None:
+            customer.push_enabled = push_enabled
+        audit(
+            session,
+            ctx,
+            row.id,
+            actor,
+            "customer.create" if created else "customer.update",
+            {
+                "external_id": external_id,
+                "name": customer.name,
+                "managed_id": customer.managed_id,
+                "push_enabled": customer.push_enabled,
+            },
+        )
         return created
 
 
@@ -222,3 +242,47 @@ def list_links(ctx: Context, tenant: str) -> list[CustomerLink]:
                 )
             )
         return result
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    external_id: str
+    name: str
+    managed_id: str | None
+    push_enabled: bool
+    cw_id: int | None
+    cw_identifier: str | None
+    how: str
+    configurations: int
+
+
+def list_customers(ctx: Context, tenant: str) -> list[CustomerView]:
+    """Every customer with its link, Managed ID, push flag and number of billing configurations."""
+    with ctx.db.session() as session:
+        row = tenant_row(session, tenant)
+        counts = dict(
+            session.execute(
+                select(BillingConfigurationRow.customer_id, func.count())
+                .where(BillingConfigurationRow.tenant_id == row.id)
+                .group_by(BillingConfigurationRow.customer_id)
+            ).all()
+        )
+        query = (
+            select(Customer, Link)
+            .outerjoin(Link, Link.customer_id == Customer.id)
+            .where(Customer.tenant_id == row.id)
+            .order_by(Customer.external_id)
+        )
+        return [
+            CustomerView(
+                customer.external_id,
+                customer.name,
+                customer.managed_id,
+                customer.push_enabled,
+                link.cw_company_id if link else None,
+                link.cw_identifier if link else None,
+                link.how if link else "",
+                counts.get(customer.id, 0),
+            )
+            for customer, link in session.execute(query)
+        ]

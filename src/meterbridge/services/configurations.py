@@ -2,11 +2,15 @@
 
 A configuration's options are validated as a whole (``ConfigurationOptions``) and again by the
 billing core against the products (``validate_configuration``), so an error names the field
-before anything is stored.
+before anything is stored. Saving changes only the options given (``clear`` resets some to
+their defaults; ``replace`` starts from the defaults). Two enabled configurations of a customer
+that bill the same product would bill its usage twice: refused, unless one of them says
+``allow_overlap`` (then the preview and the leak report show it as double billing).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -27,7 +31,7 @@ from meterbridge.domain.billing import (
 from meterbridge.domain.billing import Product as DomainProduct
 from meterbridge.domain.description import DescriptionTemplate
 from meterbridge.domain.errors import DomainError
-from meterbridge.domain.pricing import Price as DomainPrice
+from meterbridge.domain.policies import BillStartPolicy, InvoicedPolicy
 from meterbridge.domain.pricing import Range
 from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Rule, RuleError
 from meterbridge.domain.units import Unit
@@ -41,12 +45,22 @@ from meterbridge.store.models import BillingConfigurationRow, Customer, Pin, Pro
 DEFAULT_AGREEMENT_RULE = "default-agreement"
 
 
+@dataclass(frozen=True)
+class ConfigurationView:
+    customer: str
+    key: str
+    enabled: bool
+    options: dict[str, Any]
+
+
 class RangeOption(BaseModel):
+    """A GB range; a price or cost left out comes from the product's price list."""
+
     model_config = ConfigDict(extra="forbid")
-    up_to: Decimal | None = None
+    up_to: Decimal | None = Field(default=None, gt=0)
     cw_product: str = Field(min_length=1, max_length=75)
-    unit_price: Decimal = Decimal(0)
-    unit_cost: Decimal = Decimal(0)
+    unit_price: Decimal | None = Field(default=None, ge=0)
+    unit_cost: Decimal | None = Field(default=None, ge=0)
 
 
 class ConfigurationOptions(BaseModel):
@@ -60,12 +74,18 @@ class ConfigurationOptions(BaseModel):
     bill_mode: BillMode = BillMode.BILLABLE
     data_mode: DataMode = DataMode.AVERAGE
     block_size: Decimal | None = None
-    included: Decimal = Decimal(0)
+    included: Decimal = Field(default=Decimal(0), ge=0, decimal_places=2)
     zero_policy: ZeroPolicy = ZeroPolicy.ZERO
     strategy: Strategy = Strategy.RUNNING
-    description: str | None = None  # a template; None: ConnectWise's product description
+    description: str | None = Field(default=None, max_length=6000)  # a template; None: ConnectWise's
     agreement_rule: str | None = None  # a rule's name; None: the tenant's "default-agreement" rule
     addition_rule: str | None = None  # a rule's name: adopt an existing addition it picks
+    bill_start_policy: BillStartPolicy | None = None  # None: the tenant's
+    invoiced_policy: InvoicedPolicy | None = None  # None: the tenant's
+    allow_overlap: bool = False  # bill a product another configuration of the customer bills too
+
+
+OPTION_NAMES = tuple(ConfigurationOptions.model_fields)
 
 
 def domain_product(row: Product) -> DomainProduct:
@@ -79,7 +99,7 @@ def domain_configuration(row: BillingConfigurationRow, customer: str) -> Billing
         customer=customer,
         products=tuple(options.products),
         cw_product=options.cw_product,
-        ranges=tuple(Range(r.up_to, r.cw_product, DomainPrice(r.unit_price, r.unit_cost)) for r in options.ranges),
+        ranges=tuple(Range(r.up_to, r.cw_product, r.unit_price, r.unit_cost) for r in options.ranges),
         bill_mode=options.bill_mode,
         data_mode=options.data_mode,
         block_size=options.block_size,
@@ -89,6 +109,8 @@ def domain_configuration(row: BillingConfigurationRow, customer: str) -> Billing
         description=DescriptionTemplate(options.description) if options.description else None,
         agreement_rule=options.agreement_rule,
         enabled=row.enabled,
+        bill_start_policy=options.bill_start_policy,
+        invoiced_policy=options.invoiced_policy,
     )
 
 
@@ -99,30 +121,28 @@ def save_configuration(
     key: str,
     options: dict[str, Any],
     *,
-    enabled: bool = True,
+    enabled: bool | None = None,
+    clear: Sequence[str] = (),
+    replace: bool = False,
     actor: str = "cli",
-) -> bool:
-    """Create or replace a customer's configuration; True when created. Nothing is stored when invalid."""
+) -> tuple[bool, ConfigurationView]:
+    """Create a configuration, or change the options given of an existing one (``clear``: back to
+    their defaults; ``replace``: everything not given back to its default). Returns (created, the
+    configuration as saved). Nothing is stored when the result is invalid."""
     if not key.strip() or "/" in key:
         raise InvalidInput("key: a configuration needs a key without '/' (e.g. storage, licenses)")
-    try:
-        parsed = ConfigurationOptions.model_validate(options)
-    except ValidationError as error:
-        raise InvalidInput(describe_options(key, error)) from None
+    unknown = sorted({*options, *clear} - set(OPTION_NAMES))
+    if unknown:
+        raise InvalidInput(
+            f"configuration {key}: unknown option(s) {', '.join(unknown)}; the options are {', '.join(OPTION_NAMES)}"
+        )
+    if "products" in clear:
+        raise InvalidInput(
+            f"configuration {key}: products: a configuration bills at least one product; it cannot be cleared"
+        )
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         owner = customer_row(session, row.id, customer)
-        products = {
-            p.key: domain_product(p) for p in session.scalars(select(Product).where(Product.tenant_id == row.id))
-        }
-        for name in (parsed.agreement_rule, parsed.addition_rule):
-            if (
-                name is not None
-                and session.scalar(select(RuleRow).where(RuleRow.tenant_id == row.id, RuleRow.name == name)) is None
-            ):
-                raise InvalidInput(
-                    f"configuration {key}: rule {name!r} does not exist: add it with `meterbridge rules set`"
-                )
         config = session.scalar(
             select(BillingConfigurationRow).where(
                 BillingConfigurationRow.tenant_id == row.id, BillingConfigurationRow.key == key
@@ -131,18 +151,84 @@ def save_configuration(
         if config is not None and config.customer_id != owner.id:
             raise InvalidInput(f"key: configuration {key!r} belongs to another customer; keys are unique per tenant")
         created = config is None
+        merged = {} if created or replace else dict(config.options)  # type: ignore[union-attr]
+        merged.update(options)
+        for name in clear:
+            merged.pop(name, None)
+        if "products" not in merged:
+            raise InvalidInput(
+                f"configuration {key}: products: name the products it bills (a new configuration needs them)"
+            )
+        try:
+            parsed = ConfigurationOptions.model_validate(merged)
+        except ValidationError as error:
+            raise InvalidInput(describe_options(key, error)) from None
+        products = {
+            p.key: domain_product(p) for p in session.scalars(select(Product).where(Product.tenant_id == row.id))
+        }
+        for rule in (parsed.agreement_rule, parsed.addition_rule):
+            if (
+                rule is not None
+                and session.scalar(select(RuleRow).where(RuleRow.tenant_id == row.id, RuleRow.name == rule)) is None
+            ):
+                raise InvalidInput(
+                    f"configuration {key}: rule {rule!r} does not exist: add it with `meterbridge rules set`"
+                )
         if config is None:
-            config = BillingConfigurationRow(tenant_id=row.id, customer_id=owner.id, key=key)
+            config = BillingConfigurationRow(tenant_id=row.id, customer_id=owner.id, key=key, enabled=True)
             session.add(config)
         config.options = parsed.model_dump(mode="json", exclude_defaults=True)
         config.options["products"] = parsed.products
-        config.enabled = enabled
+        if enabled is not None:
+            config.enabled = enabled
+        elif created:
+            config.enabled = True
         try:
             validate_configuration(domain_configuration(config, customer), products)
         except DomainError as error:
             raise InvalidInput(str(error)) from None
-        audit(session, ctx, row.id, actor, "configuration.save", {"customer": customer, "key": key, **config.options})
-        return created
+        if config.enabled:
+            _refuse_overlap(session, row.id, owner.id, customer, key, parsed)
+        audit(
+            session,
+            ctx,
+            row.id,
+            actor,
+            "configuration.create" if created else "configuration.update",
+            {"customer": customer, "key": key, "enabled": config.enabled, **config.options},
+        )
+        return created, ConfigurationView(customer, key, config.enabled, dict(config.options))
+
+
+def overlaps(configurations: Sequence[tuple[str, bool, dict[str, Any]]]) -> dict[str, list[str]]:
+    """Product -> the keys of the enabled configurations (of one customer) that bill it, where more than one does."""
+    billing: dict[str, list[str]] = {}
+    for key, enabled, options in configurations:
+        if enabled:
+            for product in options.get("products", ()):
+                billing.setdefault(product, []).append(key)
+    return {product: keys for product, keys in billing.items() if len(keys) > 1}
+
+
+def _refuse_overlap(
+    session: Session, tenant_id: int, customer_id: int, customer: str, key: str, parsed: ConfigurationOptions
+) -> None:
+    others = session.scalars(
+        select(BillingConfigurationRow).where(
+            BillingConfigurationRow.tenant_id == tenant_id,
+            BillingConfigurationRow.customer_id == customer_id,
+            BillingConfigurationRow.key != key,
+            BillingConfigurationRow.enabled.is_(True),
+        )
+    )
+    for other in others:
+        shared = sorted(set(parsed.products) & set(other.options.get("products", ())))
+        if shared and not (parsed.allow_overlap or other.options.get("allow_overlap")):
+            raise InvalidInput(
+                f"configuration {key}: products: {', '.join(shared)} already billed by configuration {other.key} of "
+                f"customer {customer}, so the same usage would be billed twice: take it out of one of them, or set "
+                "allow_overlap to bill it twice on purpose"
+            )
 
 
 def describe_options(key: str, error: ValidationError) -> str:
@@ -164,14 +250,6 @@ def delete_configuration(ctx: Context, tenant: str, key: str, *, actor: str = "c
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFound(f"configuration {key!r} does not exist")
         audit(session, ctx, row.id, actor, "configuration.delete", {"key": key})
-
-
-@dataclass(frozen=True)
-class ConfigurationView:
-    customer: str
-    key: str
-    enabled: bool
-    options: dict[str, Any]
 
 
 def list_configurations(ctx: Context, tenant: str, customer: str | None = None) -> list[ConfigurationView]:

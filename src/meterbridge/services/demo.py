@@ -13,16 +13,17 @@ from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from meterbridge.domain.periods import Period
 from meterbridge.services.catalog import save_product, set_price
 from meterbridge.services.companies import add_customer
 from meterbridge.services.configurations import DEFAULT_AGREEMENT_RULE, save_configuration, save_rule
 from meterbridge.services.context import Context
+from meterbridge.services.errors import Conflict
 from meterbridge.services.tenants import tenant_row
 from meterbridge.services.usage import Sample, store_samples
-from meterbridge.store.models import CWCompany
+from meterbridge.store.models import BillingConfigurationRow, CWCompany, Product
 
 PRODUCTS = (
     ("storage", "Cloud storage", "storage", "GB", "max", "BACKUP-STORAGE-GB", "0.12", "0.04"),
@@ -32,12 +33,29 @@ PRODUCTS = (
 )
 
 
-def seed_demo(ctx: Context, tenant: str, period: Period, *, seed: int = 7) -> int:
-    """Set up demo customers for the imported ConnectWise companies; returns how many customers."""
+def seed_demo(ctx: Context, tenant: str, period: Period, *, seed: int = 7, overwrite: bool = False) -> int:
+    """Set up demo customers for the imported ConnectWise companies; returns how many customers.
+
+    A tenant that already has products or configurations is left alone unless ``overwrite``:
+    the demo would reset their prices and configurations."""
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         zone = ZoneInfo(row.time_zone)
+        products = session.scalar(select(func.count()).select_from(Product).where(Product.tenant_id == row.id)) or 0
+        configurations = (
+            session.scalar(
+                select(func.count())
+                .select_from(BillingConfigurationRow)
+                .where(BillingConfigurationRow.tenant_id == row.id)
+            )
+            or 0
+        )
+        if (products or configurations) and not overwrite:
+            raise Conflict(
+                f"tenant {tenant} already has {products} product(s) and {configurations} configuration(s); the demo "
+                "would reset their prices and configurations: seed again with --overwrite to do so on purpose"
+            )
         companies = [
             (c.identifier, c.name)
             for c in session.scalars(select(CWCompany).where(CWCompany.tenant_id == row.id).order_by(CWCompany.cw_id))

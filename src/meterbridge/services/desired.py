@@ -8,34 +8,37 @@ lines with their explanations. Pure functions of the core do the work; this modu
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from meterbridge.domain.billing import BillingConfiguration, DesiredLine, build_lines
 from meterbridge.domain.billing import Product as DomainProduct
 from meterbridge.domain.errors import DomainError
-from meterbridge.domain.explanation import Explanation
+from meterbridge.domain.explanation import Explanation, Step
 from meterbridge.domain.periods import Period
 from meterbridge.domain.pricing import Price as DomainPrice
 from meterbridge.domain.units import Unit
 from meterbridge.domain.usage import Aggregate, UsageSample, aggregate
 from meterbridge.services.catalog import domain_price
-from meterbridge.services.configurations import DEFAULT_AGREEMENT_RULE, domain_configuration, domain_product
+from meterbridge.services.configurations import DEFAULT_AGREEMENT_RULE, domain_configuration, domain_product, overlaps
 from meterbridge.services.tenants import TenantSettings, settings_of, tenant_row
 from meterbridge.store.models import (
     BillingConfigurationRow,
     Customer,
+    JournalEntry,
     LineIdentity,
     Link,
     Pin,
     Price,
     Product,
     RuleRow,
+    Run,
     UsageSampleRow,
 )
 
@@ -73,6 +76,7 @@ class Identity:
     addition_id: int
     adopted: bool
     last_written: datetime
+    last_period: Period | None = None
 
 
 @dataclass
@@ -89,6 +93,8 @@ class Inputs:
     identities: dict[int, Identity] = field(default_factory=dict)  # addition id -> identity
     sampled: set[tuple[str, str]] = field(default_factory=set)  # (customer, product) with usage in the period
     configuration_products: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    pushed_at: datetime | None = None  # when a write of this period first landed: later samples are late
+    overlaps: dict[str, list[str]] = field(default_factory=dict)  # customer -> "product: config, config" billed twice
 
 
 def load_inputs(session: Session, tenant: str, period: Period, *, only: frozenset[str] | None = None) -> Inputs:
@@ -139,7 +145,9 @@ def load_inputs(session: Session, tenant: str, period: Period, *, only: frozense
         UsageSampleRow.tenant_id == row.id,
         UsageSampleRow.measured_at >= start - LOOKBACK,
         UsageSampleRow.measured_at < end,
+        UsageSampleRow.withdrawn_at.is_(None),
     )
+    inputs.pushed_at = first_pushed(session, row.id, period)
     for sample in session.scalars(query):
         owner = by_id.get(sample.customer_id)
         if owner is None:
@@ -151,16 +159,26 @@ def load_inputs(session: Session, tenant: str, period: Period, *, only: frozense
             UsageSample(key[0], key[1], sample.measured_at, sample.quantity, Unit(sample.unit), sample.received_at)
         )
 
-    configs = session.scalars(
-        select(BillingConfigurationRow)
-        .where(BillingConfigurationRow.tenant_id == row.id)
-        .order_by(BillingConfigurationRow.key)
+    configs = list(
+        session.scalars(
+            select(BillingConfigurationRow)
+            .where(BillingConfigurationRow.tenant_id == row.id)
+            .order_by(BillingConfigurationRow.key)
+        )
     )
+    per_customer: dict[int, list[tuple[str, bool, dict[str, Any]]]] = defaultdict(list)
+    for config_row in configs:
+        per_customer[config_row.customer_id].append((config_row.key, config_row.enabled, config_row.options))
     for config_row in configs:
         owner = by_id.get(config_row.customer_id)
         if owner is None or not owner.push_enabled:
             continue
         inputs.configuration_products[config_row.id] = tuple(config_row.options.get("products", ()))
+        doubled = {
+            product: [k for k in keys if k != config_row.key]
+            for product, keys in overlaps(per_customer[config_row.customer_id]).items()
+            if config_row.key in keys
+        }
         try:
             config = domain_configuration(config_row, owner.external_id)
             quantities = _quantities(config, products, samples, inputs, start, end)
@@ -174,6 +192,20 @@ def load_inputs(session: Session, tenant: str, period: Period, *, only: frozense
         agreement_rule_name = options.get("agreement_rule") or DEFAULT_AGREEMENT_RULE
         agreement_rule = rules.get(agreement_rule_name)
         addition_rule = rules.get(options["addition_rule"]) if options.get("addition_rule") else None
+        if doubled:
+            inputs.overlaps[owner.external_id] = sorted(
+                {
+                    *inputs.overlaps.get(owner.external_id, []),
+                    *(f"{p}: {config_row.key}, {', '.join(k)}" for p, k in doubled.items()),
+                }
+            )
+            warning = Step(
+                "overlap",
+                "double billing (allow_overlap): "
+                + "; ".join(f"{p} is also billed by configuration {', '.join(k)}" for p, k in sorted(doubled.items())),
+                warning=True,
+            )
+            lines = [replace(line, explanation=line.explanation.then(warning)) for line in lines]
         for line in lines:
             inputs.lines.append(
                 ConfiguredLine(
@@ -189,13 +221,29 @@ def load_inputs(session: Session, tenant: str, period: Period, *, only: frozense
     for (customer_key, product_key), items in samples.items():
         if (customer_key, product_key) not in inputs.usage:
             product = products[product_key]
-            inputs.usage[(customer_key, product_key)] = aggregate(items, start, end, product.basis, product.unit)
+            inputs.usage[(customer_key, product_key)] = aggregate(
+                items, start, end, product.basis, product.unit, pushed_at=inputs.pushed_at
+            )
 
     for identity in session.scalars(select(LineIdentity).where(LineIdentity.tenant_id == row.id)):
         inputs.identities[identity.addition_id] = Identity(
-            identity.line_key, identity.agreement_id, identity.addition_id, identity.adopted, identity.last_written
+            identity.line_key,
+            identity.agreement_id,
+            identity.addition_id,
+            identity.adopted,
+            identity.last_written,
+            Period.parse(identity.last_period) if identity.last_period else None,
         )
     return inputs
+
+
+def first_pushed(session: Session, tenant_id: int, period: Period) -> datetime | None:
+    """When the first write of ``period`` landed in ConnectWise (None: it was never pushed)."""
+    return session.scalar(
+        select(func.min(JournalEntry.completed_at))
+        .join(Run, Run.id == JournalEntry.run_id)
+        .where(JournalEntry.tenant_id == tenant_id, Run.period == str(period), JournalEntry.addition_id.is_not(None))
+    )
 
 
 def _quantities(
@@ -211,7 +259,14 @@ def _quantities(
         product = products.get(key)
         if product is None:
             continue  # validate_configuration names it
-        total = aggregate(samples.get((config.customer, key), []), start, end, product.basis, product.unit)
+        total = aggregate(
+            samples.get((config.customer, key), []),
+            start,
+            end,
+            product.basis,
+            product.unit,
+            pushed_at=inputs.pushed_at,
+        )
         inputs.usage[(config.customer, key)] = total
         quantities[key] = (total.quantity, total.explanation)
     return quantities

@@ -24,6 +24,12 @@ class InvalidInput(ServiceError):
     exit_code = 2
 
 
+class Conflict(ServiceError):
+    """What is asked for would overwrite what is stored; the message says how to ask for it on purpose."""
+
+    exit_code = 2
+
+
 class NotConfigured(ServiceError):
     """Set-up is missing (tenant, connection, ...)."""
 

@@ -56,8 +56,10 @@ def remember(
     addition: Addition,
     *,
     adopted: bool,
+    period: str | None = None,
 ) -> None:
-    """Line key -> addition (guarantee 2), with the moment ConnectWise says the addition was last written."""
+    """Line key -> addition (guarantee 2), with the moment ConnectWise says the addition was last
+    written and, for a write of a period, the latest period it holds."""
     assert addition.id is not None
     written = addition.info.last_updated if addition.info and addition.info.last_updated else ctx.clock()
     identity = session.scalar(
@@ -71,11 +73,32 @@ def remember(
         identity = LineIdentity(tenant_id=tenant_id, line_key=line_key, adopted=adopted)
         session.add(identity)
     elif identity.addition_id != addition.id:
-        identity.adopted = adopted  # a new addition for the line: its own origin
+        identity.adopted = adopted  # a new addition for the line: its own origin and history
+        identity.last_period = None
     identity.line_key = line_key
     identity.agreement_id = agreement_id
     identity.addition_id = addition.id
     identity.last_written = written
+    if period is not None and (identity.last_period is None or period > identity.last_period):
+        identity.last_period = period
+
+
+def record_periods(ctx: Context, held: Held, line_keys: list[str], period: str) -> None:
+    """The lines a push found already right for ``period`` hold it too (only ever moving forward)."""
+    if not line_keys:
+        return
+    with ctx.db.session() as session:
+        held.check(ctx, session)
+        for start in range(0, len(line_keys), 500):
+            session.execute(
+                update(LineIdentity)
+                .where(
+                    LineIdentity.tenant_id == held.tenant_id,
+                    LineIdentity.line_key.in_(line_keys[start : start + 500]),
+                    (LineIdentity.last_period.is_(None)) | (LineIdentity.last_period < period),
+                )
+                .values(last_period=period)
+            )
 
 
 def write_result(
@@ -88,6 +111,7 @@ def write_result(
     line_key: str | None = None,
     agreement_id: int | None = None,
     item_status: str | None = None,
+    period: str | None = None,
 ) -> None:
     """The result of an intent; ``item_status`` also marks the run's plan item, in the same transaction."""
     with ctx.db.session() as session:
@@ -100,7 +124,7 @@ def write_result(
             mark_item(session, entry.run_id, entry.sequence, item_status, result.get("error"))
         if addition is not None and line_key is not None and agreement_id is not None:
             entry.addition_id = addition.id
-            remember(session, ctx, held.tenant_id, line_key, agreement_id, addition, adopted=False)
+            remember(session, ctx, held.tenant_id, line_key, agreement_id, addition, adopted=False, period=period)
 
 
 def mark_item(session: Session, run_id: int, position: int, status: str, error: str | None = None) -> None:
@@ -174,6 +198,7 @@ async def resume(ctx: Context, cw: ConnectWiseClient, held: Held, skew_seconds: 
                     addition=found,
                     line_key=entry.line_key,
                     agreement_id=agreement_id,
+                    period=entry.intent.get("period"),
                 )
             else:
                 outcome.not_applied += 1
@@ -191,6 +216,7 @@ async def resume(ctx: Context, cw: ConnectWiseClient, held: Held, skew_seconds: 
                 addition=current,
                 line_key=entry.line_key,
                 agreement_id=agreement_id,
+                period=entry.intent.get("period") if entry.action == "update" else None,
             )
         else:
             outcome.not_applied += 1

@@ -15,7 +15,7 @@ from meterbridge.services.push import parse_period, prepare
 
 @dataclass
 class Leak:
-    kind: str  # usage-without-line, usage-not-invoiced, line-without-usage
+    kind: str  # usage-without-line, usage-not-invoiced, line-without-usage, double-billing
     customer: str
     subject: str  # product key or ConnectWise product
     detail: str
@@ -79,6 +79,17 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
         if reasons and len(reasons) == len(keys):
             report.leaks.append(
                 Leak("usage-without-line", customer, product, f"{usage} used; its line is blocked: {reasons[0]}")
+            )
+    for customer, doubled in sorted(inputs.overlaps.items()):
+        for entry in doubled:
+            product, _, configs = entry.partition(": ")
+            report.leaks.append(
+                Leak(
+                    "double-billing",
+                    customer,
+                    product,
+                    f"billed by configurations {configs} (allow_overlap): the same usage is billed more than once",
+                )
             )
     mapped = {p.cw_product.casefold() for p in inputs.products.values() if p.cw_product}
     mapped |= {c.line.cw_product.casefold() for c in inputs.lines}

@@ -1,9 +1,15 @@
 """Read ConnectWise and plan a period: desired lines + actual additions -> a checksummed plan.
 
 Reads in bulk: the agreements of every linked company in scope with chunked
-``company/id in (...)``, then the additions of each agreement a line resolved to (or that holds
-an addition meterbridge owns), concurrently within the client's rate limit. A failed read of
-one agreement blocks that agreement's lines with the reason; the others are planned as usual.
+``company/id in (...)``, the catalog items the lines name (chunked ``identifier in (...)``),
+then the additions of each agreement a line resolved to (or that holds an addition meterbridge
+owns), concurrently within the client's rate limit. A failed read of one agreement blocks that
+agreement's lines with the reason; the others are planned as usual. A line to a catalog item
+that is missing or inactive is blocked (the doctor can create it), and so is the rest of its
+company, as it is for a configuration that cannot be billed.
+
+The period is checked first (``billing_period``): a month that has not started is refused, the
+current month is a provisional bill of the usage so far.
 """
 
 from __future__ import annotations
@@ -11,17 +17,23 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from meterbridge.connectwise.client import ConnectWiseClient
+from meterbridge.connectwise.conditions import F, chunk_in
 from meterbridge.connectwise.errors import ConnectWiseError
-from meterbridge.connectwise.models import Addition, Agreement
+from meterbridge.connectwise.models import Addition, Agreement, CatalogItem
+from meterbridge.domain.errors import PeriodError
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import ActualAddition, AgreementView, Plan, Target, plan
 from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Resolution, Rule, RuleError, resolve
 from meterbridge.domain.safety import Safety, judge
 from meterbridge.services.context import Context
-from meterbridge.services.desired import ConfiguredLine, Inputs, load_inputs
+from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, load_inputs
+from meterbridge.services.errors import InvalidInput
+from meterbridge.services.tenants import tenant_row
 
 
 @dataclass
@@ -35,6 +47,7 @@ class Built:
     adoptions: dict[int, str] = field(default_factory=dict)  # addition id -> line key, adopted by rule or pin
     read_failures: dict[str, list[str]] = field(default_factory=dict)  # customer -> reasons
     outcomes: dict[str, str] = field(default_factory=dict)  # line key -> resolved, pinned, ambiguous, none, unlinked
+    catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier (casefolded) -> item
 
     def problems(self) -> dict[str, list[str]]:
         merged: dict[str, list[str]] = defaultdict(list)
@@ -49,6 +62,16 @@ def record(model: Agreement | Addition) -> dict[str, Any]:
     return model.model_dump(by_alias=True, exclude_none=True)
 
 
+def _day(text: str | None) -> date | None:
+    """ConnectWise's nextInvoiceDate is a string (a date or a date-time); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
 def agreement_view(agreement: Agreement) -> AgreementView:
     assert agreement.id is not None
     return AgreementView(
@@ -57,10 +80,60 @@ def agreement_view(agreement: Agreement) -> AgreementView:
         bill_start=agreement.bill_start_date.date() if agreement.bill_start_date else None,
         end=agreement.end_date.date() if agreement.end_date and not agreement.no_ending_date_flag else None,
         cancelled=bool(agreement.cancelled_flag),
+        next_invoice=_day(agreement.next_invoice_date),
+        prorate=bool(agreement.prorate_flag),
     )
 
 
-def actual_addition(addition: Addition, owned_key: str | None, last_written: Any) -> ActualAddition:
+def billing_period(ctx: Context, tenant: str, text: str) -> tuple[Period, bool]:
+    """The period named, and whether it is still open (a provisional bill); a month that has not
+    started yet is refused."""
+    try:
+        period = Period.parse(text)
+    except PeriodError as error:
+        raise InvalidInput(f"period: {error}") from None
+    with ctx.db.session() as session:
+        zone = ZoneInfo(tenant_row(session, tenant).time_zone)
+    now = ctx.clock()
+    current = Period.containing(now, zone)
+    if period > current:
+        raise InvalidInput(
+            f"period: {period} has not started yet (it is {now.astimezone(zone):%Y-%m-%d %H:%M} in {zone.key}); "
+            f"the latest period is {current}, billed provisionally until it ends"
+        )
+    return period, period == current
+
+
+async def read_catalog(cw: ConnectWiseClient, identifiers: set[str]) -> dict[str, CatalogItem]:
+    """Catalog items by identifier (casefolded), in chunked ``identifier in (...)`` reads."""
+    found: dict[str, CatalogItem] = {}
+    for condition in chunk_in(F("identifier"), sorted(identifiers), lambda c: len(str(c)) < 1500):
+        for item in await cw.catalog_items(condition):
+            if item.identifier:
+                found[item.identifier.casefold()] = item
+    return found
+
+
+def catalog_problems(identifiers: set[str], found: dict[str, CatalogItem], period: Period) -> dict[str, str]:
+    problems = {}
+    for identifier in sorted(identifiers):
+        item = found.get(identifier.casefold())
+        if item is None:
+            problems[identifier.casefold()] = (
+                f"ConnectWise has no catalog item {identifier}, so it would refuse the addition: create it in "
+                f"Procurement > Product Catalog, or run `meterbridge doctor --period {period} --create`"
+            )
+        elif item.inactive_flag:
+            problems[identifier.casefold()] = (
+                f"the catalog item {identifier} is inactive, so ConnectWise would refuse the addition: reactivate it "
+                "in Procurement > Product Catalog"
+            )
+    return problems
+
+
+def actual_addition(
+    addition: Addition, owned_key: str | None, last_written: Any, last_period: Period | None = None
+) -> ActualAddition:
     assert addition.id is not None
     return ActualAddition(
         id=addition.id,
@@ -76,6 +149,7 @@ def actual_addition(addition: Addition, owned_key: str | None, last_written: Any
         owned_key=owned_key,
         last_updated=addition.info.last_updated if addition.info else None,
         last_written=last_written,
+        last_period=last_period,
     )
 
 
@@ -118,7 +192,13 @@ async def read_additions(
 
 
 async def build_plan(
-    ctx: Context, tenant: str, period: Period, cw: ConnectWiseClient, *, only: frozenset[str] | None = None
+    ctx: Context,
+    tenant: str,
+    period: Period,
+    cw: ConnectWiseClient,
+    *,
+    only: frozenset[str] | None = None,
+    provisional: bool = False,
 ) -> Built:
     with ctx.db.session() as session:
         inputs = load_inputs(session, tenant, period, only=only)
@@ -130,6 +210,8 @@ async def build_plan(
         if agreement.company and agreement.company.id is not None:
             by_company[agreement.company.id].append(agreement)
     by_id = {a.id: a for a in agreements if a.id is not None}
+    products = {configured.line.cw_product for configured in inputs.lines}
+    catalog = await read_catalog(cw, products) if products else {}
 
     rules = _Rules()
     chosen: dict[str, Agreement | str] = {}  # line key -> agreement or the reason there is none
@@ -144,7 +226,7 @@ async def build_plan(
     wanted = {a.id for a in chosen.values() if isinstance(a, Agreement) and a.id is not None} | owned_agreements
     additions, failed = await read_additions(cw, wanted)
 
-    built = Built(inputs, None, None, scope, by_id, additions, outcomes=outcomes)  # type: ignore[arg-type]
+    built = Built(inputs, None, None, scope, by_id, additions, outcomes=outcomes, catalog=catalog)  # type: ignore[arg-type]
     owned_keys = {identity.line_key for identity in inputs.identities.values()}
     targets = []
     for configured in inputs.lines:
@@ -168,23 +250,38 @@ async def build_plan(
                 continue
         targets.append(Target(line, agreement_view(agreement)))
 
-    actual = []
-    for agreement_additions in additions.values():
-        for addition in agreement_additions:
-            identity = inputs.identities.get(addition.id or 0)
-            owned = identity.line_key if identity else built.adoptions.get(addition.id or 0)
-            actual.append(actual_addition(addition, owned, identity.last_written if identity else None))
     settings = inputs.settings
     built.plan = plan(
         period,
         targets,
-        actual,
+        _actual(built, inputs.identities),
         bill_start_policy=settings.bill_start_policy,
+        invoiced_policy=settings.invoiced_policy,
         drift_policy=settings.drift_policy,
         scope_customers=scope,
+        catalog_problems=catalog_problems(products, catalog, period),
+        held_customers={c: "; ".join(errors) for c, errors in inputs.configuration_errors.items() if c in scope},
+        provisional=provisional,
     )
     built.safety = judge(built.plan, settings.thresholds())
     return built
+
+
+def _actual(built: Built, identities: dict[int, Identity]) -> list[ActualAddition]:
+    actual = []
+    for agreement_additions in built.additions.values():
+        for addition in agreement_additions:
+            identity = identities.get(addition.id or 0)
+            owned = identity.line_key if identity else built.adoptions.get(addition.id or 0)
+            actual.append(
+                actual_addition(
+                    addition,
+                    owned,
+                    identity.last_written if identity else None,
+                    identity.last_period if identity else None,
+                )
+            )
+    return actual
 
 
 def _choose_agreement(

@@ -37,4 +37,5 @@ def change_payload(change: Change) -> dict[str, Any]:
         "old_amount": plain(change.old_amount),
         "new_amount": plain(change.new_amount),
         "explanation": [step.as_dict() for step in change.explanation.steps],
+        "digest": change.digest(),  # an approval of this write is recognised by it (push.py)
     }

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from meterbridge.connectwise.stats import CallStats
@@ -15,7 +15,7 @@ from meterbridge.services.context import Context
 from meterbridge.services.errors import NotFound
 from meterbridge.services.records import change_payload
 from meterbridge.services.tenants import tenant_row
-from meterbridge.store.models import PlanItem, Run
+from meterbridge.store.models import JournalEntry, PlanItem, Run
 
 
 def start_run(ctx: Context, tenant_id: int, period: str, kind: str, *, trigger: str, started_by: str) -> int:
@@ -84,6 +84,56 @@ def finish_run(
         if verdict is not None:
             values["verdict"] = verdict
         session.execute(update(Run).where(Run.id == run_id).values(**values))
+
+
+def mark_interrupted(ctx: Context, tenant_id: int, by_run: int) -> list[int]:
+    """Runs that hold the lease (pushes, Backup Stats) left "running" by a process that died: marked
+    interrupted, with what their journal says they wrote. Called by the holder of the tenant's
+    lease, so no other such run can still be going. Returns their ids."""
+    with ctx.db.session() as session:
+        dead = list(
+            session.scalars(
+                select(Run).where(
+                    Run.tenant_id == tenant_id,
+                    Run.kind.in_(("push", "stats")),
+                    Run.status == "running",
+                    Run.id != by_run,
+                )
+            )
+        )
+        for run in dead:
+            entries = session.execute(
+                select(JournalEntry.addition_id.is_not(None), JournalEntry.result.is_(None), func.count())
+                .where(JournalEntry.run_id == run.id)
+                .group_by(JournalEntry.addition_id.is_not(None), JournalEntry.result.is_(None))
+            ).all()
+            landed = sum(n for wrote, _, n in entries if wrote)
+            unsettled = sum(n for wrote, open_, n in entries if not wrote and open_)
+            run.status = "interrupted"
+            run.finished_at = ctx.clock()
+            run.summary = {
+                **(run.summary or {}),
+                "interrupted": {"writes_landed": landed, "writes_unsettled": unsettled, "resumed_by_run": by_run},
+            }
+        return [run.id for run in dead]
+
+
+def approved_writes(ctx: Context, tenant_id: int, period: str, checksum: str) -> set[str] | None:
+    """The digests of the writes of the newest run of ``period`` whose plan has ``checksum``
+    (None: no such plan was ever made)."""
+    with ctx.db.session() as session:
+        run_id = session.scalar(
+            select(Run.id)
+            .where(Run.tenant_id == tenant_id, Run.period == period, Run.checksum == checksum)
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+        if run_id is None:
+            return None
+        items = session.scalars(
+            select(PlanItem).where(PlanItem.run_id == run_id, PlanItem.kind.in_(("create", "update", "cancel")))
+        )
+        return {str(item.payload["digest"]) for item in items if "digest" in item.payload}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meterbridge.domain.plan import BillStartPolicy, DriftPolicy
+from meterbridge.domain.policies import BillStartPolicy, DriftPolicy, InvoicedPolicy
 from meterbridge.domain.safety import Thresholds
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput, NotConfigured
@@ -26,6 +26,11 @@ class TenantSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bill_start_policy: BillStartPolicy = BillStartPolicy.CLAMP
+    invoiced_policy: InvoicedPolicy = Field(
+        default=InvoicedPolicy.MOVE,
+        description="a new addition dated in a period ConnectWise already invoiced: move it to the next invoice date, "
+        "or block it",
+    )
     drift_policy: DriftPolicy = DriftPolicy.HOLD
     max_changed_fraction: Decimal | None = Field(default=Decimal("0.20"), ge=0)
     max_quantity_drop: Decimal | None = Field(default=Decimal("0.30"), ge=0)
@@ -37,12 +42,15 @@ class TenantSettings(BaseModel):
     rate_limit_per_minute: int = Field(default=900, ge=1, description="ConnectWise calls a minute, at most")
     max_concurrency: int = Field(default=8, ge=1, le=64, description="ConnectWise calls in flight, at most")
     agreement_type: str = Field(default="Backup Services", description="type of agreements the doctor creates")
+    currency: str = Field(default="$", min_length=1, max_length=5, description="the symbol amounts are shown with")
 
     def client_limits(self) -> dict[str, Any]:
         return {"rate_limit_per_minute": self.rate_limit_per_minute, "max_concurrency": self.max_concurrency}
 
     def thresholds(self) -> Thresholds:
-        return Thresholds(self.max_changed_fraction, self.max_quantity_drop, self.max_total_change, self.drift_policy)
+        return Thresholds(
+            self.max_changed_fraction, self.max_quantity_drop, self.max_total_change, self.drift_policy, self.currency
+        )
 
 
 def tenant_row(session: Session, key: str) -> Tenant:

@@ -162,8 +162,16 @@ class Pin(Base):
 
 
 class UsageSampleRow(Base):
+    """A measurement from a source. Its identity is (source, customer, product, measured_at): the
+    same sample imported again replaces it; a withdrawn sample is kept but no longer counts."""
+
     __tablename__ = "usage_samples"
-    __table_args__ = (Index("ix_usage_samples_lookup", "tenant_id", "customer_id", "product_id", "measured_at"),)
+    __table_args__ = (
+        Index("ix_usage_samples_lookup", "tenant_id", "customer_id", "product_id", "measured_at"),
+        UniqueConstraint(
+            "tenant_id", "source", "customer_id", "product_id", "measured_at", name="uq_usage_samples_identity"
+        ),
+    )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
@@ -171,8 +179,9 @@ class UsageSampleRow(Base):
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime())
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal())
     unit: Mapped[str] = mapped_column(String(10))
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when this value reached meterbridge
     source: Mapped[str] = mapped_column(String(200))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Run(Base):
@@ -220,6 +229,7 @@ class LineIdentity(Base):
     addition_id: Mapped[int] = mapped_column(Integer)
     adopted: Mapped[bool] = mapped_column(Boolean, default=False)
     last_written: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_period: Mapped[str | None] = mapped_column(String(7))  # the latest period pushed onto the addition
 
 
 class JournalEntry(Base):
