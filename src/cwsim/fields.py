@@ -168,6 +168,29 @@ class _Converter:
                 out[key] = converted
         return out
 
+    def custom_field(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """A CustomFieldValue: its known fields typed as the schema says, others left out."""
+        out: dict[str, Any] = {}
+        for key, raw in item.items():
+            name = f"customFields/{key}"
+            if raw is None or key not in CUSTOM_FIELD:
+                continue
+            if key == "value":
+                if isinstance(raw, Mapping):
+                    out[key] = dict(raw)
+                else:
+                    self.wrong_type(name, "an object", raw)
+                continue
+            converted = self.scalar(CUSTOM_FIELD[key], raw, name)
+            if converted is None:
+                continue
+            allowed = CUSTOM_FIELD_ENUMS.get(key)
+            if allowed is not None and converted not in allowed:
+                self.fail(name, "InvalidField", f"The value '{str(converted)[:60]}' is not valid for {name}.")
+                continue
+            out[key] = converted
+        return out
+
     def field(self, spec: FieldSpec, value: Any) -> Any:
         if spec.kind in SCALAR_KINDS:
             converted = self.scalar(spec.kind, value, spec.name)
@@ -220,10 +243,35 @@ class _Converter:
                 if not isinstance(item, Mapping):
                     self.wrong_type(spec.name, "an array of objects", item)
                     continue
-                out.append({str(k): v for k, v in item.items() if v is not None})
+                if spec.name == "customFields":
+                    out.append(self.custom_field(item))
+                else:
+                    out.append({str(k): v for k, v in item.items() if v is not None})
             return out
         self.wrong_type(spec.name, "an object", value)
         return None
+
+
+#: ConnectWise's CustomFieldValue (2026.4): the fields an item of customFields may carry.
+CUSTOM_FIELD = {
+    "id": "integer",
+    "caption": "string",
+    "type": "string",
+    "entryMethod": "string",
+    "numberOfDecimals": "integer",
+    "value": "object",
+    "connectWiseId": "string",
+    "rowNum": "integer",
+    "userDefinedFieldRecId": "integer",
+    "podId": "string",
+}
+CUSTOM_FIELD_ENUMS = {
+    "type": (
+        "TextArea", "Button", "Currency", "Date", "Hyperlink", "IPAddress", "Checkbox", "Number", "Percent",
+        "PhoneNumber", "Text", "Password",
+    ),
+    "entryMethod": ("Date", "EntryField", "List", "Option"),
+}  # fmt: skip
 
 
 def convert_body(

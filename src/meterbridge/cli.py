@@ -48,7 +48,7 @@ from meterbridge.services import (
     tenants,
     usage,
 )
-from meterbridge.services.context import Context
+from meterbridge.services.context import Clock, Context
 from meterbridge.services.errors import ServiceError
 from meterbridge.services.records import change_payload, plain
 from meterbridge.settings import Settings
@@ -68,12 +68,21 @@ app = typer.Typer(
 )
 
 
+@dataclass(frozen=True)
+class Injected:
+    """What a program embedding the CLI passes in (``app(obj=Injected(...))``) instead of the
+    system's own: the clock (the tests run months and periods on a clock they control)."""
+
+    clock: Clock
+
+
 @dataclass
 class State:
     settings: Settings
     json: bool
     console: Console
     _context: Context | None = None
+    clock: Clock | None = None
     global_args: tuple[str, ...] = ()  # --tenant/--home as given: a printed next step repeats them
 
     _currency: str | None = None
@@ -111,7 +120,7 @@ class State:
             db = Database(self.settings.resolved_database_url)
             if upgrade and db.current_revision() != db.head_revision():
                 db.upgrade()
-            self._context = Context(db=db, box=box, clock=lambda: datetime.now(UTC))
+            self._context = Context(db=db, box=box, clock=self.clock or (lambda: datetime.now(UTC)))
         return self._context
 
     @property
@@ -154,7 +163,14 @@ def main(
     if home:
         settings.home = home
         global_args += ["--home", str(home)]
-    ctx.obj = State(settings, as_json, Console(stderr=as_json), global_args=tuple(global_args))
+    injected = ctx.obj if isinstance(ctx.obj, Injected) else None
+    ctx.obj = State(
+        settings,
+        as_json,
+        Console(stderr=as_json),
+        global_args=tuple(global_args),
+        clock=injected.clock if injected else None,
+    )
 
 
 def _fail(message: str, code: int) -> None:

@@ -101,6 +101,21 @@ def test_required_max_length_enum_and_type_errors_are_listed_per_field(cw: TestC
     assert {e["resource"] for e in response.json()["errors"]} == {"addition"}
 
 
+def test_custom_fields_are_typed_as_connectwise_describes_them(cw: TestClient, basic: Simulator) -> None:
+    wrong = cw.post(
+        "/company/companies",
+        json={"identifier": "Odd", "name": "Odd", "customFields": [{"id": 4, "userDefinedFieldRecId": [[-3]]}]},
+    )
+    assert wrong.status_code == 400
+    assert "customFields/userDefinedFieldRecId" in field_errors(wrong)
+    fine = cw.post(
+        "/company/companies",
+        json={"identifier": "Fine", "name": "Fine", "customFields": [{"id": 4, "caption": "Tier", "noise": 1}]},
+    )
+    assert fine.status_code == 201
+    assert fine.json()["customFields"] == [{"id": 4, "caption": "Tier"}]
+
+
 def test_enum_values_are_case_insensitive_and_stored_canonical(
     cw: TestClient, basic: Simulator, contract_log: ContractLog
 ) -> None:
