@@ -13,9 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.support.clocks import FakeClock
-from tests.support.contract import ContractLog, ContractMiddleware
-from tests.support.server import serve
 from typer.testing import CliRunner
 
 from cwsim.app import create_app
@@ -23,6 +20,9 @@ from cwsim.scenario import load_scenario
 from cwsim.sim import Simulator
 from cwsim.state import SimSettings
 from meterbridge.cli import Injected, app
+from tests.support.clocks import FakeClock
+from tests.support.contract import ContractLog, ContractMiddleware
+from tests.support.server import serve
 
 CATALOG = {
     "BACKUP-STORAGE-GB": ("0.12", "0.04"),
