@@ -4,11 +4,13 @@ wrong addition. And two pushes of one tenant at once: one waits or refuses, noth
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from tests.services.conftest import World
 from tests.support.reference_month import PERIOD, actual, expected
 
 from cwsim.faults import FaultRule
+from meterbridge.services import push, runs
 from meterbridge.store.models import JournalEntry
 
 pytestmark = pytest.mark.slow
@@ -80,6 +83,36 @@ def test_killed_at_30_points_and_resumed_bills_exactly_once(live_month: World, t
     assert actual(live_month.sim) == expected(live_month.n)
     intents, results = _journal(live_month)
     assert intents == results, "every intent has its result"
+    statuses = Counter(run.status for run in runs.list_runs(live_month.ctx, "default", limit=500))
+    assert "running" not in statuses, "no killed push stays running in the history"
+    assert statuses["interrupted"] == kills
+
+
+def test_a_killed_push_is_marked_interrupted_and_its_approval_applies_to_the_rest(
+    live_month: World, tmp_path: Path
+) -> None:
+    live_month.sim.faults.configure(3, [FaultRule(methods=["POST", "PATCH"], latency_ms=40)])
+    reviewed = push.preview(live_month.ctx, "default", PERIOD)
+    checksum = asyncio.run(reviewed).checksum
+    process = _push(live_month, tmp_path, "--checksum", checksum)
+    while _journal(live_month)[1] < 5 and process.poll() is None:
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    landed = _journal(live_month)[1]
+    assert 5 <= landed < len(expected(live_month.n)), "killed part way"
+    [killed] = [run for run in runs.list_runs(live_month.ctx, "default") if run.kind == "push"]
+    assert killed.status == "running"
+
+    again = _push(live_month, tmp_path, "--checksum", checksum, "--wait", "30")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == EXIT_PARTIAL, err.decode()  # the blocked customers, as reviewed
+    assert f"approval: the rest of the approved plan {checksum[:12]}" in out.decode()
+    assert f"earlier push(es) {killed.id} had been killed: marked interrupted" in out.decode()
+    view, _ = runs.show_run(live_month.ctx, "default", killed.id)
+    assert view.status == "interrupted"
+    assert view.summary["interrupted"]["writes_landed"] >= landed - 1  # the one in flight may be settled on resume
+    assert actual(live_month.sim) == expected(live_month.n), "everything approved, nothing twice"
 
 
 def test_two_pushes_at_once_one_refuses_and_nothing_is_written_twice(live_month: World, tmp_path: Path) -> None:

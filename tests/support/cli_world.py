@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -77,7 +77,7 @@ class Cli:
     """``cli("preview", "--period", "2026-10")`` runs meterbridge as a user would and returns its output."""
 
     sim: Simulator
-    clock: FakeClock
+    clock: Callable[[], datetime]
     url: str
     env: dict[str, str]
     tmp: Path
@@ -103,33 +103,47 @@ class Cli:
     def live(self, agreement: int, product: str) -> list[dict[str, Any]]:
         return [a for a in self.additions() if a["agreementId"] == agreement and a["product"]["identifier"] == product]
 
-    def set_up(self, *customers: str) -> None:
+    def advance(self, **delta: float) -> None:
+        assert isinstance(self.clock, FakeClock), "this world runs on the system clock"
+        self.clock.advance(**delta)
+
+    def set_up(self, *customers: str, tenant: str | None = None) -> None:
         """init, connection, company import, products and prices, the default rule, customers linked."""
-        self("init", "--time-zone", "UTC")
-        self(
+        prefix = ("--tenant", tenant) if tenant else ()
+
+        def run(*args: str) -> str:
+            return self(*prefix, *args)
+
+        run("init", "--time-zone", "UTC")
+        run(
             "connection", "set", "--site", self.url, "--company-id", "sim", "--public-key", "simpub",
             "--private-key", "simpriv", "--client-id", "tests",
         )  # fmt: skip
-        self("companies", "import")
+        run("companies", "import")
         for key, kind, unit, basis, cw in (
             ("storage", "storage", "GB", "max", "BACKUP-STORAGE-GB"),
             ("server", "license", "count", "last", "BACKUP-SERVER"),
             ("m365", "license", "count", "max", "BACKUP-M365-USER"),
             ("traffic", "traffic", "GB", "sum", "BACKUP-STORAGE-GB"),
         ):
-            self("products", "set", key, "--kind", kind, "--unit", unit, "--basis", basis, "--cw-product", cw)
-        self("prices", "set", "storage", "--price", "0.10", "--cost", "0.04")
-        self("prices", "set", "server", "--price", "45", "--cost", "18")
-        self("prices", "set", "m365", "--price", "3.5", "--cost", "1.2")
-        self("prices", "set", "traffic", "--price", "0.02")
-        self("rules", "set", "default-agreement", 'type/name = "Backup Services"')
+            run("products", "set", key, "--kind", kind, "--unit", unit, "--basis", basis, "--cw-product", cw)
+        run("prices", "set", "storage", "--price", "0.10", "--cost", "0.04")
+        run("prices", "set", "server", "--price", "45", "--cost", "18")
+        run("prices", "set", "m365", "--price", "3.5", "--cost", "1.2")
+        run("prices", "set", "traffic", "--price", "0.02")
+        run("rules", "set", "default-agreement", 'type/name = "Backup Services"')
         for customer in customers:
-            self("customers", "add", customer, f"Company {customer[1:]}")
-        self("companies", "link")
+            run("customers", "add", customer, f"Company {customer[1:]}")
+        run("companies", "link")
 
 
-def make_cli(database_url: str, contract_log: ContractLog, tmp: Path, scenario: dict[str, Any]) -> Iterator[Cli]:
-    clock = FakeClock(datetime(2026, 11, 3, 9, tzinfo=UTC))  # October is over, November is open
+def make_cli(
+    database_url: str, contract_log: ContractLog, tmp: Path, scenario: dict[str, Any], *, real_time: bool = False
+) -> Iterator[Cli]:
+    """``real_time``: both sides on the system clock, for meterbridge run in another process too."""
+    clock: Callable[[], datetime] = (
+        (lambda: datetime.now(UTC)) if real_time else FakeClock(datetime(2026, 11, 3, 9, tzinfo=UTC))
+    )  # the fake clock: October is over, November is open
     sim = Simulator.create(SimSettings(rate_limit_per_minute=1_000_000), clock=clock, seed=5)
     load_scenario(sim, scenario)
     with serve(ContractMiddleware(create_app(sim), contract_log)) as url:

@@ -46,6 +46,7 @@ from meterbridge.domain.periods import Period
 from meterbridge.domain.policies import BillStartPolicy, DriftPolicy, InvoicedPolicy
 
 __all__ = [
+    "HELD_BACK",
     "ActualAddition",
     "AgreementView",
     "BillStartPolicy",
@@ -71,6 +72,7 @@ class ChangeKind(StrEnum):
 
 
 WRITES = (ChangeKind.CREATE, ChangeKind.UPDATE, ChangeKind.CANCEL)
+HELD_BACK = "held back with the rest of the company, which is written whole or not at all"
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,10 @@ class Change:
     #: a blocked line holds back its company's other writes, unless it is only out of this
     #: period's reach (a running line that already holds a later period)
     holds_company: bool = True
+    #: a cancel that hands the line over to another addition (a switch of strategy): the key of
+    #: the line that bills on, and the quantity the ended addition had (safety compares the two)
+    successor: str | None = None
+    old_quantity: Decimal | None = None
 
     def canonical(self) -> dict[str, Any]:
         return {
@@ -232,9 +238,14 @@ class _Settled:
     notes: tuple[str, ...] = ()
     blocked: str | None = None
     end_running: ActualAddition | None = None  # a running addition to end the day before the period
+    keep_end: bool = False  # kept on an addition of the other strategy: its end date stays as it is
 
 
-def _settle(line: DesiredLine, period: Period, others: Mapping[str, ActualAddition]) -> _Settled:
+def _settle(
+    line: DesiredLine, period: Period, others: Mapping[str, ActualAddition], history: Sequence[ActualAddition]
+) -> _Settled:
+    """``others``: per period key ("running", "2026-10", ...) of the line, the addition that counts for
+    ``period``; ``history``: every addition of the line, whatever its key."""
     running = others.get("running")
     dated = others.get(str(period))
     if line.strategy is Strategy.RUNNING:
@@ -248,6 +259,43 @@ def _settle(line: DesiredLine, period: Period, others: Mapping[str, ActualAdditi
             )
         if running is not None and running.last_period is not None and running.last_period > period:
             return _Settled(line, blocked=_older_period(running, period))
+        if running is not None and not _covers(running, period) and _starts_after(running, period):
+            return _Settled(
+                line,
+                blocked=(
+                    f"the running addition {running.id} bills from {running.effective}, after {period}: a running "
+                    f"addition from {period} would bill those months a second time. Bill {period} by hand in "
+                    "ConnectWise, or push a period from "
+                    f"{running.effective:%Y-%m} on"
+                ),
+            )
+        if running is not None and _covers(running, period) and running.cancelled is not None:
+            after = [a for a in history if a.id != running.id and _starts_after(a, running.cancelled)]
+            if after:  # reopening it would bill the later months twice
+                return _Settled(
+                    line,
+                    (
+                        f"the running addition {running.id} ends on {running.cancelled}, before months billed by "
+                        f"addition(s) {', '.join(str(a.id) for a in after)}: {period} is corrected on it, and it "
+                        "stays ended",
+                    ),
+                    keep_end=True,
+                )
+        later = sorted(
+            (key, addition)
+            for key, addition in others.items()
+            if key != "running" and key > str(period) and _covers(addition, Period.parse(key))
+        )
+        if later:
+            key, addition = later[0]
+            return _Settled(
+                line,
+                blocked=(
+                    f"{key}, a later period, already has its own addition {addition.id}: a running addition "
+                    f"from {period} would bill {key} a second time. The switch to a running addition starts "
+                    f"with the latest period billed on its own: push {later[-1][0]} or later"
+                ),
+            )
         return _Settled(line)
     if running is None or not _covers(running, period):
         return _Settled(line)
@@ -260,6 +308,7 @@ def _settle(line: DesiredLine, period: Period, others: Mapping[str, ActualAdditi
                 f"{period} is already billed by the running addition {running.id}: it stays on it, and the switch "
                 f"to one addition per period takes effect from {period.next()}",
             ),
+            keep_end=True,  # it may already end before a later month billed on its own
         )
     last = period.first_day - timedelta(days=1)
     return _Settled(
@@ -267,6 +316,11 @@ def _settle(line: DesiredLine, period: Period, others: Mapping[str, ActualAdditi
         (f"the running addition {running.id} ends on {last}: from {period} this line is billed per period",),
         end_running=running,
     )
+
+
+def _starts_after(addition: ActualAddition, day: Period | date) -> bool:
+    last = day.last_day if isinstance(day, Period) else day
+    return addition.effective is not None and addition.effective > last
 
 
 def _older_period(running: ActualAddition, period: Period) -> str:
@@ -290,11 +344,9 @@ class _Policies:
 
 
 def _decide_dates(
-    target: Target, period: Period, existing: ActualAddition | None, policies: _Policies
+    line: DesiredLine, agreement: AgreementView, period: Period, existing: ActualAddition | None, policies: _Policies
 ) -> tuple[date | None, date | None, list[str], str | None]:
     """(effective, cancelled, warnings, blocked reason) for a line on its agreement."""
-    agreement = target.agreement
-    assert agreement is not None
     if agreement.cancelled:
         return (
             None,
@@ -315,7 +367,6 @@ def _decide_dates(
                 "end date or pin another agreement"
             ),
         )
-    line = target.line
     effective = _effective_date(line, period, existing)
     cancelled = period.last_day if line.strategy is Strategy.PER_PERIOD else None
     warnings: list[str] = []
@@ -416,6 +467,26 @@ def _drifted(actual: ActualAddition) -> bool:
     )
 
 
+def _for_period(actual: Sequence[ActualAddition], period: Period) -> dict[str, ActualAddition]:
+    """Per line key, the addition a line of ``period`` goes on: the one that bills (part of) the
+    period, else the current one. A key can have several additions over time (a running line
+    ended by a switch of strategy, started again later): a correction of an older period lands
+    on the addition that billed it, never on a new one."""
+    chosen: dict[str, ActualAddition] = {}
+
+    def rank(addition: ActualAddition) -> tuple[bool, bool, int]:
+        ongoing = addition.cancelled is None or addition.cancelled >= period.first_day
+        return (_covers(addition, period), ongoing, addition.id)
+
+    for addition in actual:
+        if addition.owned_key is None:
+            continue
+        best = chosen.get(addition.owned_key)
+        if best is None or rank(addition) > rank(best):
+            chosen[addition.owned_key] = addition
+    return chosen
+
+
 def _current_owned(actual: Sequence[ActualAddition], period: Period) -> dict[str, ActualAddition]:
     """Per line key, the addition that counts now: one still running in (or after) the period
     first, else the newest; an addition ended in an earlier period is history."""
@@ -451,11 +522,15 @@ def plan(
     -> why ConnectWise would refuse a line to it. ``held_customers``: customer -> why none of its
     writes may go ahead (for example a configuration that cannot be billed).
     """
-    owned = _current_owned(actual, period)
+    owned = _for_period(actual, period)
     by_prefix: dict[str, dict[str, ActualAddition]] = defaultdict(dict)
     for owned_key, addition in owned.items():
         prefix, _, period_key = owned_key.rpartition("/")
         by_prefix[prefix][period_key] = addition
+    history: dict[str, list[ActualAddition]] = defaultdict(list)
+    for addition in actual:
+        if addition.owned_key is not None:
+            history[addition.owned_key.rpartition("/")[0]].append(addition)
     changes: list[Change] = []
     seen_prefixes: set[str] = set()
     for target in targets:
@@ -466,6 +541,7 @@ def plan(
                 period,
                 owned,
                 by_prefix[target.line.key.prefix],
+                history[target.line.key.prefix],
                 _Policies(
                     target.line.bill_start_policy or bill_start_policy, target.line.invoiced_policy or invoiced_policy
                 ),
@@ -477,7 +553,7 @@ def plan(
         if scope_customers is not None
         else ({t.line.customer for t in targets} | {a.owned_key.split("/")[0] for a in actual if a.owned_key})
     )
-    for key, existing in owned.items():
+    for key, existing in _current_owned(actual, period).items():
         prefix, _, period_key = key.rpartition("/")
         if prefix in seen_prefixes or key.split("/")[0] not in customers:
             continue
@@ -493,7 +569,7 @@ def plan(
     return Plan(period, ordered, checksum(ordered), provisional)
 
 
-def _end(key: str, existing: ActualAddition, last_day: date, reason: str) -> Change:
+def _end(key: str, existing: ActualAddition, last_day: date, reason: str, successor: str | None = None) -> Change:
     """Cancel an owned addition on ``last_day`` (a noop when it already ends by then)."""
     base = Change(
         ChangeKind.NOOP,
@@ -503,6 +579,8 @@ def _end(key: str, existing: ActualAddition, last_day: date, reason: str) -> Cha
         agreement_id=existing.agreement_id,
         addition_id=existing.id,
         old_amount=billed(existing.quantity, existing.unit_price, existing.bill_customer),
+        successor=successor,
+        old_quantity=existing.quantity,
     )
     if existing.cancelled is not None and existing.cancelled <= last_day:
         return replace(base, reason="already cancelled", new_amount=base.old_amount)
@@ -520,10 +598,11 @@ def _plan_line(
     period: Period,
     owned: Mapping[str, ActualAddition],
     others: Mapping[str, ActualAddition],
+    history: Sequence[ActualAddition],
     policies: _Policies,
     drift_policy: DriftPolicy,
 ) -> list[Change]:
-    settled = _settle(target.line, period, others)
+    settled = _settle(target.line, period, others, history)
     line = settled.line
     key = str(line.key)
     base = Change(
@@ -549,16 +628,19 @@ def _plan_line(
                 ending,
                 period.first_day - timedelta(days=1),
                 f"replaced by one addition per period from {period}",
+                successor=key,
             )
         )
     existing = owned.get(key)
     if existing is not None and existing.cancelled is not None and existing.cancelled < period.first_day:
         existing = None  # ended in an earlier period: history stays, a new addition starts
     base = replace(base, agreement_id=target.agreement.id)
-    effective, cancelled, warnings, blocked = _decide_dates(target, period, existing, policies)
+    effective, cancelled, warnings, blocked = _decide_dates(line, target.agreement, period, existing, policies)
     if blocked is not None:
         return [replace(base, kind=ChangeKind.BLOCKED, reason=blocked), *extra]
     assert effective is not None
+    if settled.keep_end and existing is not None:
+        cancelled = existing.cancelled
     warnings = [*settled.notes, *warnings]
     if existing is None:
         if line.quantity == 0:
@@ -634,7 +716,7 @@ def _hold(changes: list[Change], catalog: Mapping[str, str], held: Mapping[str, 
             change = replace(
                 change,
                 kind=ChangeKind.BLOCKED,
-                reason=f"held back with the rest of the company, which is written whole or not at all: {reason}",
+                reason=f"{HELD_BACK}: {reason}",
             )
         out.append(change)
     return out

@@ -55,15 +55,25 @@ def judge(plan: Plan, thresholds: Thresholds = Thresholds()) -> Safety:
     existing = [c for c in plan.changes if c.addition_id is not None and c.kind is not ChangeKind.BLOCKED]
     changed = [c for c in existing if c.kind in (ChangeKind.UPDATE, ChangeKind.CANCEL)]
     changed_fraction = Decimal(len(changed)) / Decimal(len(existing)) if existing else Decimal(0)
+    creates = {c.key: c for c in plan.of_kind(ChangeKind.CREATE)}
+    # a running addition ended for the per-period line that bills on (a switch of strategy) is
+    # one line moving to a new addition: compared with its successor, not counted as a drop to 0
+    handed_over = {c.key: creates[c.successor] for c in plan.of_kind(ChangeKind.CANCEL) if c.successor in creates}
     largest_drop = Decimal(0)
     for change in plan.writes:
         for field in change.fields:
             if field.field == "quantity" and field.old and field.old > 0 and field.new < field.old:
                 largest_drop = max(largest_drop, (field.old - field.new) / field.old)
         if change.kind is ChangeKind.CANCEL and change.addition_id is not None:
-            largest_drop = max(largest_drop, Decimal(1))
+            successor = handed_over.get(change.key)
+            if successor is None:
+                largest_drop = max(largest_drop, Decimal(1))
+            elif change.old_quantity and change.old_quantity > 0:
+                new = Decimal(successor.values["quantity"])
+                largest_drop = max(largest_drop, max(Decimal(0), (change.old_quantity - new) / change.old_quantity))
     old_total = sum((c.old_amount for c in existing), Decimal(0))
     new_total = sum((c.new_amount for c in existing if c.kind is not ChangeKind.CANCEL), Decimal(0))
+    new_total += sum((successor.new_amount for successor in handed_over.values()), Decimal(0))
     total_change = abs(new_total - old_total) / old_total if old_total else Decimal(0)
 
     reasons = []

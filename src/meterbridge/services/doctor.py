@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meterbridge.connectwise.client import ConnectWiseClient
-from meterbridge.connectwise.conditions import F, chunk_in
+from meterbridge.connectwise.conditions import F
 from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.models import CatalogItem
-from meterbridge.domain.plan import ChangeKind
+from meterbridge.domain.plan import HELD_BACK, ChangeKind
 from meterbridge.services.context import Context
-from meterbridge.services.planning import Built, build_plan
+from meterbridge.services.planning import Built, build_plan, read_catalog
 from meterbridge.services.push import parse_period, prepare
 
 
@@ -97,11 +97,7 @@ async def _check_catalog(cw: ConnectWiseClient, built: Built, diagnosis: Diagnos
     if not wanted:
         diagnosis.add("warning", "catalog", "-", "no product is mapped to a ConnectWise catalog item yet")
         return
-    found = {}
-    for condition in chunk_in(F("identifier"), sorted(wanted), lambda c: len(str(c)) < 1500):
-        for item in await cw.catalog_items(condition):
-            if item.identifier:
-                found[item.identifier.casefold()] = item
+    found = await read_catalog(cw, set(wanted))
     template: CatalogItem | None = next(iter(found.values()), None)
     for identifier, name in sorted(wanted.items()):
         existing = found.get(identifier.casefold())
@@ -149,8 +145,10 @@ async def _check_agreements(
     missing: dict[str, int] = {}
     reported: set[tuple[str, str]] = set()
     for change in built.plan.changes:
-        if change.kind is not ChangeKind.BLOCKED:
-            continue
+        if change.kind is not ChangeKind.BLOCKED or change.reason.startswith(HELD_BACK):
+            continue  # a line held back with its company is not an agreement problem of its own
+        if change.cw_product.casefold() in built.catalog_problems:
+            continue  # the catalog check above reported (or fixed) it
         outcome = built.outcomes.get(change.key, "")
         info = built.inputs.customers.get(change.customer)
         if outcome == "none" and info is not None and info.cw_company_id is not None:

@@ -58,23 +58,18 @@ def remember(
     adopted: bool,
     period: str | None = None,
 ) -> None:
-    """Line key -> addition (guarantee 2), with the moment ConnectWise says the addition was last
-    written and, for a write of a period, the latest period it holds."""
+    """Addition -> line key (guarantee 2), with the moment ConnectWise says the addition was last
+    written and, for a write of a period, the latest period it holds. A new addition for a line
+    that had one gets a row of its own: the earlier addition stays owned, as the history of the
+    months it billed."""
     assert addition.id is not None
     written = addition.info.last_updated if addition.info and addition.info.last_updated else ctx.clock()
     identity = session.scalar(
-        select(LineIdentity).where(LineIdentity.tenant_id == tenant_id, LineIdentity.line_key == line_key)
+        select(LineIdentity).where(LineIdentity.tenant_id == tenant_id, LineIdentity.addition_id == addition.id)
     )
-    if identity is None:
-        identity = session.scalar(
-            select(LineIdentity).where(LineIdentity.tenant_id == tenant_id, LineIdentity.addition_id == addition.id)
-        )
     if identity is None:
         identity = LineIdentity(tenant_id=tenant_id, line_key=line_key, adopted=adopted)
         session.add(identity)
-    elif identity.addition_id != addition.id:
-        identity.adopted = adopted  # a new addition for the line: its own origin and history
-        identity.last_period = None
     identity.line_key = line_key
     identity.agreement_id = agreement_id
     identity.addition_id = addition.id
@@ -83,18 +78,18 @@ def remember(
         identity.last_period = period
 
 
-def record_periods(ctx: Context, held: Held, line_keys: list[str], period: str) -> None:
-    """The lines a push found already right for ``period`` hold it too (only ever moving forward)."""
-    if not line_keys:
+def record_periods(ctx: Context, held: Held, addition_ids: list[int], period: str) -> None:
+    """The additions a push found already right for ``period`` hold it too (only ever moving forward)."""
+    if not addition_ids:
         return
     with ctx.db.session() as session:
         held.check(ctx, session)
-        for start in range(0, len(line_keys), 500):
+        for start in range(0, len(addition_ids), 500):
             session.execute(
                 update(LineIdentity)
                 .where(
                     LineIdentity.tenant_id == held.tenant_id,
-                    LineIdentity.line_key.in_(line_keys[start : start + 500]),
+                    LineIdentity.addition_id.in_(addition_ids[start : start + 500]),
                     (LineIdentity.last_period.is_(None)) | (LineIdentity.last_period < period),
                 )
                 .values(last_period=period)

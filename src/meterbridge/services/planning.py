@@ -48,6 +48,7 @@ class Built:
     read_failures: dict[str, list[str]] = field(default_factory=dict)  # customer -> reasons
     outcomes: dict[str, str] = field(default_factory=dict)  # line key -> resolved, pinned, ambiguous, none, unlinked
     catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier (casefolded) -> item
+    catalog_problems: dict[str, str] = field(default_factory=dict)  # identifier (casefolded) -> reason
 
     def problems(self) -> dict[str, list[str]]:
         merged: dict[str, list[str]] = defaultdict(list)
@@ -251,6 +252,7 @@ async def build_plan(
         targets.append(Target(line, agreement_view(agreement)))
 
     settings = inputs.settings
+    built.catalog_problems = catalog_problems(products, catalog, period)
     built.plan = plan(
         period,
         targets,
@@ -259,7 +261,7 @@ async def build_plan(
         invoiced_policy=settings.invoiced_policy,
         drift_policy=settings.drift_policy,
         scope_customers=scope,
-        catalog_problems=catalog_problems(products, catalog, period),
+        catalog_problems=built.catalog_problems,
         held_customers={c: "; ".join(errors) for c, errors in inputs.configuration_errors.items() if c in scope},
         provisional=provisional,
     )

@@ -298,10 +298,10 @@ def _approval(ctx: Context, tenant_id: int, period: Period, checksum: str, built
     return None
 
 
-def _settled_lines(built: Built) -> list[str]:
-    """Line keys already right for the period (noops on an addition): they hold it now too."""
+def _settled_lines(built: Built) -> list[int]:
+    """Additions already right for the period (noops on an addition): they hold it now too."""
     return [
-        change.key
+        change.addition_id
         for change in built.plan.changes
         if change.kind is ChangeKind.NOOP and change.addition_id is not None and change.reason != "already cancelled"
     ]

@@ -218,10 +218,16 @@ class PlanItem(Base):
 
 
 class LineIdentity(Base):
-    """Line key -> the ConnectWise addition meterbridge created or adopted for it (guarantee 2)."""
+    """A ConnectWise addition meterbridge created or adopted, and the line key it bills (guarantee 2).
+
+    One row per addition; a line has several over time (a running line ended and started again
+    later), and the plan decides which one a period's line goes on."""
 
     __tablename__ = "line_identities"
-    __table_args__ = (UniqueConstraint("tenant_id", "line_key"), UniqueConstraint("tenant_id", "addition_id"))
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "addition_id"),
+        Index("ix_line_identities_tenant_id_line_key", "tenant_id", "line_key"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = _tenant()
     line_key: Mapped[str] = mapped_column(String(400))
