@@ -1,0 +1,43 @@
+"""Products and prices (a product's price list, and per-customer overrides)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from meterbridge.store.models import Customer, Price, Product
+
+
+def product(session: Session, tenant_id: int, key: str) -> Product | None:
+    return session.scalar(select(Product).where(Product.tenant_id == tenant_id, Product.key == key))
+
+
+def products(session: Session, tenant_id: int) -> list[Product]:
+    return list(session.scalars(select(Product).where(Product.tenant_id == tenant_id).order_by(Product.key)))
+
+
+def count_products(session: Session, tenant_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Product).where(Product.tenant_id == tenant_id)) or 0
+
+
+def price(session: Session, product_id: int, customer_id: int | None) -> Price | None:
+    """The product's price list (``customer_id`` None) or one customer's override."""
+    return session.scalar(select(Price).where(Price.product_id == product_id, Price.customer_id == customer_id))
+
+
+def prices(session: Session, tenant_id: int) -> list[Price]:
+    return list(session.scalars(select(Price).where(Price.tenant_id == tenant_id)))
+
+
+def prices_named(session: Session, tenant_id: int, product: str | None = None) -> list[tuple[Price, str, str | None]]:
+    """(price, product key, customer external id or None), each product's price list first."""
+    query = (
+        select(Price, Product.key, Customer.external_id)
+        .join(Product, Product.id == Price.product_id)
+        .outerjoin(Customer, Customer.id == Price.customer_id)
+        .where(Price.tenant_id == tenant_id)
+        .order_by(Product.key, Customer.external_id.is_not(None), Customer.external_id)
+    )
+    if product is not None:
+        query = query.where(Product.key == product)
+    return [(row, key, external) for row, key, external in session.execute(query)]

@@ -1,0 +1,103 @@
+"""Runs (previews, pushes, Backup Stats) and their plan items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from meterbridge.store.models import JournalEntry, PlanItem, Run
+
+WRITE_KINDS = ("create", "update", "cancel")
+
+
+def add(
+    session: Session, tenant_id: int, *, period: str, kind: str, trigger: str, started_by: str, at: datetime
+) -> int:
+    run = Run(
+        tenant_id=tenant_id,
+        period=period,
+        kind=kind,
+        trigger=trigger,
+        started_by=started_by,
+        started_at=at,
+        status="running",
+        summary={},
+        calls={},
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish(session: Session, run_id: int, values: dict[str, Any]) -> None:
+    session.execute(update(Run).where(Run.id == run_id).values(**values))
+
+
+def get(session: Session, tenant_id: int, run_id: int) -> Run | None:
+    return session.scalar(select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id))
+
+
+def newest(session: Session, tenant_id: int, *, limit: int) -> list[Run]:
+    return list(session.scalars(select(Run).where(Run.tenant_id == tenant_id).order_by(Run.id.desc()).limit(limit)))
+
+
+def left_running(session: Session, tenant_id: int, kinds: tuple[str, ...], *, but: int) -> list[Run]:
+    query = select(Run).where(Run.tenant_id == tenant_id, Run.kind.in_(kinds), Run.status == "running", Run.id != but)
+    return list(session.scalars(query))
+
+
+def journal_counts(session: Session, run_id: int) -> tuple[int, int]:
+    """(writes that landed, intents still without a result) of a run's journal."""
+    rows = session.execute(
+        select(JournalEntry.addition_id.is_not(None), JournalEntry.result.is_(None), func.count())
+        .where(JournalEntry.run_id == run_id)
+        .group_by(JournalEntry.addition_id.is_not(None), JournalEntry.result.is_(None))
+    )
+    landed = unsettled = 0
+    for wrote, open_, n in rows:
+        if wrote:
+            landed += n
+        elif open_:
+            unsettled += n
+    return landed, unsettled
+
+
+def newest_with_checksum(session: Session, tenant_id: int, period: str, checksum: str) -> int | None:
+    return session.scalar(
+        select(Run.id)
+        .where(Run.tenant_id == tenant_id, Run.period == period, Run.checksum == checksum)
+        .order_by(Run.id.desc())
+        .limit(1)
+    )
+
+
+def add_items(session: Session, items: Iterable[PlanItem]) -> None:
+    session.add_all(items)
+
+
+def items(session: Session, run_id: int, *, writes_only: bool = False) -> list[PlanItem]:
+    query = select(PlanItem).where(PlanItem.run_id == run_id)
+    if writes_only:
+        query = query.where(PlanItem.kind.in_(WRITE_KINDS))
+    return list(session.scalars(query.order_by(PlanItem.position)))
+
+
+def mark_item(session: Session, run_id: int, position: int, status: str, error: str | None = None) -> None:
+    session.execute(
+        update(PlanItem)
+        .where(PlanItem.run_id == run_id, PlanItem.position == position)
+        .values(status=status, error=error)
+    )
+
+
+def first_write_of(session: Session, tenant_id: int, period: str) -> datetime | None:
+    """When the first write of ``period`` landed in ConnectWise (None: it was never pushed)."""
+    return session.scalar(
+        select(func.min(JournalEntry.completed_at))
+        .join(Run, Run.id == JournalEntry.run_id)
+        .where(JournalEntry.tenant_id == tenant_id, Run.period == period, JournalEntry.addition_id.is_not(None))
+    )

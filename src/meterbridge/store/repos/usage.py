@@ -1,0 +1,82 @@
+"""Usage samples: by identity (source, customer, product, measured_at), by window, by filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from meterbridge.store.models import Customer, Product, UsageSampleRow
+
+
+def in_window(session: Session, tenant_id: int, start: datetime, end: datetime) -> list[UsageSampleRow]:
+    """Samples measured in ``[start, end)`` that count (not withdrawn)."""
+    query = select(UsageSampleRow).where(
+        UsageSampleRow.tenant_id == tenant_id,
+        UsageSampleRow.measured_at >= start,
+        UsageSampleRow.measured_at < end,
+        UsageSampleRow.withdrawn_at.is_(None),
+    )
+    return list(session.scalars(query))
+
+
+def of_source(
+    session: Session, tenant_id: int, source: str, first: datetime, last: datetime
+) -> dict[tuple[int, int, datetime], UsageSampleRow]:
+    """A source's samples measured in ``[first, last]``, by (customer id, product id, measured_at)."""
+    rows = session.scalars(
+        select(UsageSampleRow).where(
+            UsageSampleRow.tenant_id == tenant_id,
+            UsageSampleRow.source == source,
+            UsageSampleRow.measured_at >= first,
+            UsageSampleRow.measured_at <= last,
+        )
+    )
+    return {(r.customer_id, r.product_id, r.measured_at): r for r in rows}
+
+
+@dataclass(frozen=True)
+class SampleFilter:
+    customer: str | None = None
+    product: str | None = None
+    source: str | None = None
+    at: datetime | None = None
+    start: datetime | None = None  # measured in [start, end)
+    end: datetime | None = None
+    withdrawn: bool = False  # include withdrawn samples
+
+
+def _filtered(tenant_id: int, where: SampleFilter) -> Select[UsageSampleRow, str, str]:
+    query = (
+        select(UsageSampleRow, Customer.external_id, Product.key)
+        .join(Customer, Customer.id == UsageSampleRow.customer_id)
+        .join(Product, Product.id == UsageSampleRow.product_id)
+        .where(UsageSampleRow.tenant_id == tenant_id)
+    )
+    if where.customer is not None:
+        query = query.where(Customer.external_id == where.customer)
+    if where.product is not None:
+        query = query.where(Product.key == where.product)
+    if where.source is not None:
+        query = query.where(UsageSampleRow.source == where.source)
+    if where.at is not None:
+        query = query.where(UsageSampleRow.measured_at == where.at)
+    if where.start is not None:
+        query = query.where(UsageSampleRow.measured_at >= where.start)
+    if where.end is not None:
+        query = query.where(UsageSampleRow.measured_at < where.end)
+    if not where.withdrawn:
+        query = query.where(UsageSampleRow.withdrawn_at.is_(None))
+    return query
+
+
+def matching(
+    session: Session, tenant_id: int, where: SampleFilter, *, limit: int | None = None
+) -> list[tuple[UsageSampleRow, str, str]]:
+    """(sample, customer external id, product key), the newest measurement first."""
+    query = _filtered(tenant_id, where).order_by(UsageSampleRow.measured_at.desc(), Customer.external_id, Product.key)
+    if limit is not None:
+        query = query.limit(limit)
+    return [(row, customer, product) for row, customer, product in session.execute(query)]
