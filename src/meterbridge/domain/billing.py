@@ -192,6 +192,16 @@ class LineKey:
         """The line without its period: what a switch of strategy keeps."""
         return f"{self.customer}/{self.configuration}/{self.cw_product}"
 
+    @classmethod
+    def parse(cls, text: str) -> LineKey:
+        """The key ``str()`` wrote: customer and configuration keys hold no '/', a ConnectWise
+        product identifier may, and the period ("2026-10" or "running") comes last."""
+        customer, configuration, rest = text.split("/", 2)
+        cw_product, _, period = rest.rpartition("/")
+        if not (customer and configuration and cw_product and period):
+            raise ValueError(f"not a line key: {text!r}")
+        return cls(customer, configuration, cw_product, period)
+
 
 @dataclass(frozen=True)
 class DesiredLine:

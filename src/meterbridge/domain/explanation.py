@@ -18,14 +18,6 @@ class Step:
     value: Decimal | None = None
     warning: bool = False
 
-    def as_dict(self) -> dict[str, str | bool | None]:
-        return {
-            "step": self.name,
-            "detail": self.detail,
-            "value": None if self.value is None else str(self.value),
-            "warning": self.warning,
-        }
-
 
 @dataclass(frozen=True)
 class Explanation:

@@ -1,0 +1,177 @@
+"""The plan's values: what a line goes to, what ConnectWise holds, and the changes between them.
+
+Changes are values (create, update with the fields that change old -> new, cancel, noop,
+blocked with a reason in ConnectWise's terms and what to do); the checksum over their canonical
+content is what an approval carries, and each change's digest recognises an approved write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from meterbridge.domain.billing import BillMode, DesiredLine
+from meterbridge.domain.explanation import Explanation
+from meterbridge.domain.money import ZERO, round_amount
+from meterbridge.domain.periods import Period
+
+
+class ChangeKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    CANCEL = "cancel"
+    NOOP = "noop"
+    BLOCKED = "blocked"
+
+
+WRITES = (ChangeKind.CREATE, ChangeKind.UPDATE, ChangeKind.CANCEL)
+HELD_BACK = "held back with the rest of the company, which is written whole or not at all"
+
+
+@dataclass(frozen=True)
+class AgreementView:
+    """What the plan needs of the agreement a line resolved to."""
+
+    id: int
+    name: str
+    bill_start: date | None = None
+    end: date | None = None
+    cancelled: bool = False
+    next_invoice: date | None = None  # ConnectWise has invoiced the periods before it
+    prorate: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """A desired line and where it goes: an agreement, or why there is none."""
+
+    line: DesiredLine
+    agreement: AgreementView | None
+    unresolved: str | None = None  # e.g. "2 agreements match the rule (12, 14): pin one ..."
+
+
+@dataclass(frozen=True)
+class ActualAddition:
+    id: int
+    agreement_id: int
+    cw_product: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    unit_cost: Decimal | None
+    bill_customer: str
+    effective: date | None
+    cancelled: date | None
+    description: str | None = None
+    owned_key: str | None = None  # the LineKey meterbridge created or adopted it for
+    last_updated: datetime | None = None
+    last_written: datetime | None = None  # when meterbridge last wrote it
+    last_period: Period | None = None  # the latest period meterbridge pushed onto it
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: ChangeKind
+    key: str
+    customer: str
+    cw_product: str
+    agreement_id: int | None = None
+    addition_id: int | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)  # the whole addition, for a create
+    fields: tuple[FieldChange, ...] = ()  # what an update or a cancel changes
+    reason: str = ""
+    warnings: tuple[str, ...] = ()
+    drift: bool = False
+    old_amount: Decimal = ZERO  # what the invoice charges before (billed amounts, cents)
+    new_amount: Decimal = ZERO  # and after the change
+    explanation: Explanation = field(default_factory=Explanation)
+    #: a blocked line holds back its company's other writes, unless it is only out of this
+    #: period's reach (a running line that already holds a later period)
+    holds_company: bool = True
+    #: a cancel that hands the line over to another addition (a switch of strategy): the key of
+    #: the line that bills on, and the quantity the ended addition had (safety compares the two)
+    successor: str | None = None
+    old_quantity: Decimal | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "key": self.key,
+            "agreement": self.agreement_id,
+            "addition": self.addition_id,
+            "values": {k: _text(v) for k, v in sorted(self.values.items())},
+            "fields": [[f.field, _text(f.old), _text(f.new)] for f in self.fields],
+            "reason": self.reason,
+        }
+
+    def digest(self) -> str:
+        """SHA-256 of this change's canonical content: an approved write is recognised by it."""
+        return sha256_of([self.canonical()])
+
+    @property
+    def is_write(self) -> bool:
+        return self.kind in WRITES
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value else str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class Plan:
+    period: Period
+    changes: tuple[Change, ...]
+    checksum: str
+    provisional: bool = False  # the period is not over: a provisional bill of the usage so far
+
+    def of_kind(self, kind: ChangeKind) -> list[Change]:
+        return [change for change in self.changes if change.kind is kind]
+
+    @property
+    def writes(self) -> list[Change]:
+        return [c for c in self.changes if c.is_write]
+
+    def counts(self) -> dict[str, int]:
+        return {kind.value: len(self.of_kind(kind)) for kind in ChangeKind}
+
+
+KIND_ORDER = {
+    ChangeKind.BLOCKED: 0,
+    ChangeKind.CANCEL: 1,
+    ChangeKind.UPDATE: 2,
+    ChangeKind.CREATE: 3,
+    ChangeKind.NOOP: 4,
+}
+
+
+def sha256_of(payload: list[dict[str, Any]]) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def checksum(changes: Sequence[Change]) -> str:
+    """SHA-256 over the canonical content of the changes: an approval names exactly this plan."""
+    return sha256_of([c.canonical() for c in changes])
+
+
+def billed(quantity: Decimal, unit_price: Decimal | None, bill_customer: str) -> Decimal:
+    """What an addition charges on the invoice: its extended price when Billable, else nothing."""
+    if unit_price is None or bill_customer != BillMode.BILLABLE.value:
+        return ZERO
+    return round_amount(quantity * unit_price)
