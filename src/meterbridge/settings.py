@@ -2,7 +2,8 @@
 
 ``MBRIDGE_HOME`` (default ``./.meterbridge``) holds the SQLite database and the key file unless
 ``MBRIDGE_DATABASE_URL`` (e.g. ``postgresql://user@host/db``) and ``MBRIDGE_SECRET_KEY`` /
-``MBRIDGE_KEY_FILE`` say otherwise. Nothing here is read at import time.
+``MBRIDGE_KEY_FILE`` say otherwise; ``MBRIDGE_ACTOR`` names who the command line acts as (by
+default the login name). Nothing here is read at import time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     key_file: Path | None = None
     tenant: str = "default"
+    actor: str | None = None  # who the CLI acts as in the audit log and run history (default: the login name)
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,7 +1,8 @@
 """Random sequences of what users do (configure, switch strategy, import, re-import, correct and
-withdraw usage, try an overlapping configuration, preview and push any period in any order),
-against cwsim, on SQLite and PostgreSQL. After every push ConnectWise bills each (customer,
-product, month) at most once, and the month pushed exactly as the rules say."""
+withdraw usage, try an overlapping configuration, push month after month as most users do, and
+preview and push any period in any order), against cwsim, on SQLite and PostgreSQL. After every
+push ConnectWise bills each (customer, product, month) at most once, and the month pushed
+exactly as the rules say."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from tests.support.actors import ACTOR
 from tests.support.cli_world import company_scenario
 from tests.support.clocks import FakeClock
 from tests.support.contract import ContractLog, ContractMiddleware
@@ -28,9 +30,22 @@ from cwsim.sim import Simulator
 from cwsim.state import SimSettings
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import ChangeKind
-from meterbridge.services import catalog, companies, configurations, connections, push, runs, tenants, usage
+from meterbridge.services import (
+    companies,
+    configurations,
+    connections,
+    customers,
+    prices,
+    products,
+    push,
+    rules,
+    runs,
+    tenants,
+    usage,
+)
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput
+from meterbridge.services.views import UsageStored
 from meterbridge.store.database import Database
 from meterbridge.store.secrets import SecretBox
 
@@ -72,21 +87,23 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
             self.ctx = Context(db=db, box=box, clock=self.clock, transport=transport)
             self.tenant = f"seq{next(TENANTS)}"
             ctx, t = self.ctx, self.tenant
-            tenants.init_tenant(ctx, t)
+            tenants.init_tenant(ctx, t, actor=ACTOR)
             off = {"max_changed_fraction": None, "max_quantity_drop": None, "max_total_change": None}
-            tenants.update_settings(ctx, t, off)  # every plan applies: the guards, not the thresholds, are tested
+            tenants.update_settings(
+                ctx, t, off, actor=ACTOR
+            )  # every plan applies: the guards, not the thresholds, are tested
             connections.set_connection(
                 ctx, t, site="http://cwsim.test", company_id="sim", public_key="simpub",
-                private_key="simpriv", client_id="tests",
+                private_key="simpriv", client_id="tests", actor=ACTOR
             )  # fmt: skip
-            asyncio.run(companies.import_companies(ctx, t))
+            asyncio.run(companies.import_companies(ctx, t, actor=ACTOR))
             for key, (kind, basis, cw) in PRODUCTS.items():
-                catalog.save_product(ctx, t, key, kind=kind, unit="GB", basis=basis, cw_product=cw)
-                catalog.set_price(ctx, t, key, unit_price="0.10", unit_cost="0.04")
-            configurations.save_rule(ctx, t, "default-agreement", 'type/name = "Backup Services"')
+                products.save_product(ctx, t, key, kind=kind, unit="GB", basis=basis, cw_product=cw, actor=ACTOR)
+                prices.set_price(ctx, t, key, unit_price="0.10", unit_cost="0.04", actor=ACTOR)
+            rules.save_rule(ctx, t, "default-agreement", 'type/name = "Backup Services"', actor=ACTOR)
             for customer in CUSTOMERS:
-                companies.add_customer(ctx, t, customer, f"Company {customer[1:]}")
-            companies.link_customers(ctx, t)
+                customers.add_customer(ctx, t, customer, f"Company {customer[1:]}", actor=ACTOR)
+            companies.link_customers(ctx, t, actor=ACTOR)
             self.samples: dict[tuple[str, str, datetime], int] = {}  # what the source says now
             self.configured: dict[tuple[str, str], str] = {}  # (customer, product) -> strategy
             self.pushed: list[str] = []
@@ -108,7 +125,9 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
             options: dict[str, Any] = {"strategy": strategy}
             if (customer, product) not in self.configured:
                 options["products"] = [product]
-            configurations.save_configuration(self.ctx, self.tenant, customer, f"{customer}-{product}", options)
+            configurations.save_configuration(
+                self.ctx, self.tenant, customer, f"{customer}-{product}", options, actor=ACTOR
+            )
             self.configured[(customer, product)] = strategy
 
         @rule(data=st.data(), step=st.sampled_from([0, 1]))
@@ -128,7 +147,7 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
                 return
             with pytest.raises(InvalidInput, match="already billed by configuration"):
                 configurations.save_configuration(
-                    self.ctx, self.tenant, customer, f"{customer}-{product}-again", {"products": [product]}
+                    self.ctx, self.tenant, customer, f"{customer}-{product}-again", {"products": [product]}, actor=ACTOR
                 )
 
         @rule(
@@ -143,9 +162,11 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
             month = Period.parse(period)
             at = datetime(month.year, month.month, day, 12, tzinfo=UTC)
             sample = usage.Sample(customer, product, at, Decimal(quantity), "GB")
-            usage.store_samples(self.ctx, self.tenant, [sample], source="feed")
+            usage.store_samples(self.ctx, self.tenant, [sample], source="feed", actor=ACTOR)
             if twice:  # the same file imported again
-                assert usage.store_samples(self.ctx, self.tenant, [sample], source="feed") == usage.Stored(unchanged=1)
+                assert usage.store_samples(self.ctx, self.tenant, [sample], source="feed", actor=ACTOR) == UsageStored(
+                    source="feed", unchanged=1
+                )
             self.samples[(customer, product, at)] = quantity
             self.clock.advance(minutes=1)
 
@@ -155,7 +176,7 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
                 return
             customer, product, at = data.draw(st.sampled_from(sorted(self.samples)))
             sample = usage.Sample(customer, product, at, Decimal(quantity), "GB")
-            stored = usage.store_samples(self.ctx, self.tenant, [sample], source="feed")
+            stored = usage.store_samples(self.ctx, self.tenant, [sample], source="feed", actor=ACTOR)
             assert stored.added == 0
             self.samples[(customer, product, at)] = quantity
             self.clock.advance(minutes=1)
@@ -163,18 +184,24 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
         @rule(customer=st.sampled_from(CUSTOMERS), period=st.sampled_from(PERIODS))
         def withdraw_usage(self, customer: str, period: str) -> None:
             month = Period.parse(period)
-            usage.withdraw_samples(self.ctx, self.tenant, customer, period=month)
+            usage.withdraw_samples(self.ctx, self.tenant, customer, period=month, actor=ACTOR)
             for key in [k for k in self.samples if k[0] == customer and month.contains(k[2], UTC)]:
                 del self.samples[key]
+
+        @rule(reviewed=st.booleans())
+        def push_next_month(self, reviewed: bool) -> None:
+            """What most users do: push the month after the last one pushed (the first, to begin with)."""
+            last = PERIODS.index(self.pushed[-1]) if self.pushed else -1
+            self.push_period(PERIODS[min(last + 1, len(PERIODS) - 1)], reviewed)
 
         @rule(period=st.sampled_from(PERIODS), reviewed=st.booleans())
         def push_period(self, period: str, reviewed: bool) -> None:
             if reviewed:
-                checksum = asyncio.run(push.preview(self.ctx, self.tenant, period)).checksum
-                outcome = asyncio.run(push.push(self.ctx, self.tenant, period, checksum=checksum))
+                checksum = asyncio.run(push.preview(self.ctx, self.tenant, period, actor=ACTOR)).checksum
+                outcome = asyncio.run(push.push(self.ctx, self.tenant, period, checksum=checksum, actor=ACTOR))
             else:
-                outcome = asyncio.run(push.push(self.ctx, self.tenant, period, force=True))
-            assert outcome.totals["writes"]["failed"] == 0
+                outcome = asyncio.run(push.push(self.ctx, self.tenant, period, force=True, actor=ACTOR))
+            assert outcome.totals.writes.failed == 0
             self.clock.advance(minutes=5)
             assert outcome.built is not None
             blocked = {c.key.rsplit("/", 1)[0] for c in outcome.built.plan.changes if c.kind is ChangeKind.BLOCKED}

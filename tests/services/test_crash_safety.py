@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from tests.services.conftest import World
+from tests.support.actors import ACTOR
 from tests.support.reference_month import PERIOD, actual, expected
 
 from cwsim.faults import FaultRule
@@ -92,7 +93,7 @@ def test_a_killed_push_is_marked_interrupted_and_its_approval_applies_to_the_res
     live_month: World, tmp_path: Path
 ) -> None:
     live_month.sim.faults.configure(3, [FaultRule(methods=["POST", "PATCH"], latency_ms=40)])
-    reviewed = push.preview(live_month.ctx, "default", PERIOD)
+    reviewed = push.preview(live_month.ctx, "default", PERIOD, actor=ACTOR)
     checksum = asyncio.run(reviewed).checksum
     process = _push(live_month, tmp_path, "--checksum", checksum)
     while _journal(live_month)[1] < 5 and process.poll() is None:
@@ -109,7 +110,7 @@ def test_a_killed_push_is_marked_interrupted_and_its_approval_applies_to_the_res
     assert again.returncode == EXIT_PARTIAL, err.decode()  # the blocked customers, as reviewed
     assert f"approval: the rest of the approved plan {checksum[:12]}" in out.decode()
     assert f"earlier push(es) {killed.id} had been killed: marked interrupted" in out.decode()
-    view, _ = runs.show_run(live_month.ctx, "default", killed.id)
+    view = runs.show_run(live_month.ctx, "default", killed.id)
     assert view.status == "interrupted"
     assert view.summary["interrupted"]["writes_landed"] >= landed - 1  # the one in flight may be settled on resume
     assert actual(live_month.sim) == expected(live_month.n), "everything approved, nothing twice"

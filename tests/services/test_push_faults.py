@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 from tests.services.conftest import World
+from tests.support.actors import ACTOR
 from tests.support.reference_month import PERIOD, actual, expected
 
 from cwsim.faults import FaultRule
@@ -27,18 +28,18 @@ def test_storms_and_errors_fail_only_the_companies_they_hit(small_month: World) 
             FaultRule(error_status=500, error_ratio=0.10),
         ],
     )
-    outcome = asyncio.run(push.push(ctx, "default", PERIOD, force=True))
+    outcome = asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
     storm, dropped, errors = sim.faults.rules
     assert storm.faulted == 30 and errors.faulted > 0
     assert outcome.status == "partial"
-    failed = {c: v for c, v in outcome.companies.items() if v["status"] in ("failed", "partial")}
+    failed = {c: v for c, v in outcome.companies.items() if v.status in ("failed", "partial")}
     assert failed, "10 % 500s on writes must fail some companies"
     for entry in failed.values():
-        assert all("POST finance/agreements/" in reason for reason in entry["reasons"]), entry
-        assert all("500" in reason or "may have been applied" in reason for reason in entry["reasons"]), entry
-        assert len(entry["failed"]) == len(entry["reasons"]) >= 1, "each line that did not land is named"
-        assert entry["status"] == ("partial" if entry["landed"] else "failed")
-    assert outcome.totals["writes"]["failed"] == sum(len(e["failed"]) for e in failed.values())
+        assert all("POST finance/agreements/" in reason for reason in entry.reasons), entry
+        assert all("500" in reason or "may have been applied" in reason for reason in entry.reasons), entry
+        assert len(entry.failed) == len(entry.reasons) >= 1, "each line that did not land is named"
+        assert entry.status == ("partial" if entry.landed else "failed")
+    assert outcome.totals.writes.failed == sum(len(e.failed) for e in failed.values())
 
     wanted = expected(small_month.n)
     held = actual(sim)
@@ -51,12 +52,12 @@ def test_storms_and_errors_fail_only_the_companies_they_hit(small_month: World) 
     assert len(held) == len(set(held)), "nothing written twice"
 
     sim.faults.configure(11, [])
-    again = asyncio.run(push.push(ctx, "default", PERIOD, force=True))
-    assert {c for c, v in again.companies.items() if v["status"] in ("failed", "partial")} == set()
+    again = asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
+    assert {c for c, v in again.companies.items() if v.status in ("failed", "partial")} == set()
     assert actual(sim) == wanted
     with ctx.db.session() as session:
         open_intents = session.scalar(
             select(func.count()).select_from(JournalEntry).where(JournalEntry.result.is_(None))
         )
     assert open_intents == 0
-    assert dropped.faulted == 0 or again.resumed["found"] >= 1
+    assert dropped.faulted == 0 or again.resumed.found >= 1

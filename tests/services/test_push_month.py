@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from tests.services.conftest import World
+from tests.support.actors import ACTOR
 from tests.support.reference_month import PERIOD, Usage, actual, expected, identifier, usage_of
 
 from meterbridge.services import push, runs, usage
@@ -21,23 +22,23 @@ def test_a_month_of_200_customers_lands_exactly_as_expected_and_twice_is_only_no
     before = actual(month.sim)
     assert before == []
 
-    preview = asyncio.run(push.preview(ctx, "default", PERIOD))
+    preview = asyncio.run(push.preview(ctx, "default", PERIOD, actor=ACTOR))
     assert preview.status == "previewed"
     assert actual(month.sim) == [], "a preview writes nothing"
     companies = preview.companies
-    assert companies[identifier(9)]["status"] == "blocked"
-    assert "2 agreements match the rule" in companies[identifier(9)]["reasons"][0]
-    assert "no agreement matches the rule" in companies[identifier(10)]["reasons"][0]
-    assert "not linked" in companies["unlinked-11"]["reasons"][0]
+    assert companies[identifier(9)].status == "blocked"
+    assert "2 agreements match the rule" in companies[identifier(9)].reasons[0]
+    assert "no agreement matches the rule" in companies[identifier(10)].reasons[0]
+    assert "not linked" in companies["unlinked-11"].reasons[0]
     assert identifier(18) not in companies, "push disabled: out of scope"
 
-    first = asyncio.run(push.push(ctx, "default", PERIOD, checksum=preview.checksum))
+    first = asyncio.run(push.push(ctx, "default", PERIOD, checksum=preview.checksum, actor=ACTOR))
     assert first.status == "partial"  # the ambiguous, missing and unlinked customers are blocked
-    failed = {c for c, v in first.companies.items() if v["status"] == "failed"}
+    failed = {c for c, v in first.companies.items() if v.status == "failed"}
     assert failed == set()
     assert actual(month.sim) == expected(month.n)
 
-    second = asyncio.run(push.push(ctx, "default", PERIOD, force=True))
+    second = asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
     counts = second.counts
     assert counts["create"] == counts["update"] == counts["cancel"] == 0
     assert counts["noop"] == first.counts["create"] + first.counts["noop"]
@@ -53,7 +54,7 @@ def test_a_month_of_200_customers_lands_exactly_as_expected_and_twice_is_only_no
 
 def test_a_usage_correction_updates_exactly_the_changed_lines(month: World) -> None:
     ctx = month.ctx
-    asyncio.run(push.push(ctx, "default", PERIOD, force=True))
+    asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
     corrected: dict[int, Usage] = {}
     samples = []
     for i in (0, 20, 40):  # storage, basis max: a higher reading later in the month
@@ -75,10 +76,10 @@ def test_a_usage_correction_updates_exactly_the_changed_lines(month: World) -> N
                 "count",
             )
         )
-    usage.store_samples(ctx, "default", samples, source="correction")
+    usage.store_samples(ctx, "default", samples, source="correction", actor=ACTOR)
     month.clock.advance(hours=1)
 
-    outcome = asyncio.run(push.push(ctx, "default", PERIOD, force=True))
+    outcome = asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
     assert outcome.status == "partial"
     assert outcome.counts["update"] == 5 and outcome.counts["create"] == 0 and outcome.counts["cancel"] == 0
     updated = sorted(c.customer for c in outcome.built.plan.changes if c.kind.value == "update")  # type: ignore[union-attr]
@@ -91,15 +92,16 @@ def test_a_usage_correction_updates_exactly_the_changed_lines(month: World) -> N
 def test_a_push_needs_a_reviewed_checksum_or_force_and_refuses_a_changed_plan(small_month: World) -> None:
     ctx = small_month.ctx
     with pytest.raises(ApprovalNeeded):
-        asyncio.run(push.push(ctx, "default", PERIOD))
-    preview = asyncio.run(push.preview(ctx, "default", PERIOD))
+        asyncio.run(push.push(ctx, "default", PERIOD, actor=ACTOR))
+    preview = asyncio.run(push.preview(ctx, "default", PERIOD, actor=ACTOR))
     usage.store_samples(
         ctx,
         "default",
         [usage.Sample(identifier(0), "storage", usage.parse_time("at", "2026-10-29T00:00:00Z"), Decimal(999), "GB")],
         source="late",
+        actor=ACTOR,
     )
     with pytest.raises(ChecksumMismatch, match="changed since it was reviewed"):
-        asyncio.run(push.push(ctx, "default", PERIOD, checksum=preview.checksum))
+        asyncio.run(push.push(ctx, "default", PERIOD, checksum=preview.checksum, actor=ACTOR))
     assert actual(small_month.sim) == [], "a refused push writes nothing"
     assert runs.list_runs(ctx, "default")[0].status == "refused"

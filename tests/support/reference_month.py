@@ -13,8 +13,19 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from cwsim.sim import Simulator
-from meterbridge.services import catalog, companies, configurations, connections, tenants, usage
+from meterbridge.services import (
+    companies,
+    configurations,
+    connections,
+    customers,
+    prices,
+    products,
+    rules,
+    tenants,
+    usage,
+)
 from meterbridge.services.context import Context
+from tests.support.actors import ACTOR
 
 PERIOD = "2026-10"
 FIRST, LAST = "2026-10-01", "2026-10-31"
@@ -135,35 +146,37 @@ def usage_of(i: int, bump: int = 0) -> Usage:
 def configure(ctx: Context, url: str, n: int, usages: dict[int, Usage] | None = None) -> None:
     """Set meterbridge up for the month through the same services the CLI calls."""
     t = tenants.DEFAULT_TENANT
-    tenants.init_tenant(ctx, t)
-    tenants.update_settings(ctx, t, {"rate_limit_per_minute": 100000, "max_concurrency": 8})
+    tenants.init_tenant(ctx, t, actor=ACTOR)
+    tenants.update_settings(ctx, t, {"rate_limit_per_minute": 100000, "max_concurrency": 8}, actor=ACTOR)
     connections.set_connection(
-        ctx, t, site=url, company_id="sim", public_key="simpub", private_key="simpriv", client_id="tests"
+        ctx, t, site=url, company_id="sim", public_key="simpub", private_key="simpriv", client_id="tests", actor=ACTOR
     )
-    asyncio.run(companies.import_companies(ctx, t))
+    asyncio.run(companies.import_companies(ctx, t, actor=ACTOR))
     for key, kind, unit, basis, cw in (
         ("storage", "storage", "GB", "max", "BACKUP-STORAGE-GB"),
         ("server", "license", "count", "last", "BACKUP-SERVER"),
         ("workstation", "license", "count", "last", "BACKUP-SERVER"),
         ("m365", "license", "count", "max", "BACKUP-M365-USER"),
     ):
-        catalog.save_product(ctx, t, key, name=key.title(), kind=kind, unit=unit, basis=basis, cw_product=cw)
-    catalog.set_price(ctx, t, "storage", unit_price="0.10", unit_cost="0.04")
-    catalog.set_price(ctx, t, "server", unit_price="45", unit_cost="18")
-    catalog.set_price(ctx, t, "workstation", unit_price="12", unit_cost="4.5")
-    catalog.set_price(ctx, t, "m365", unit_price="3.5", unit_cost="1.2")
-    configurations.save_rule(ctx, t, "default-agreement", 'type/name = "Backup Services"')
+        products.save_product(
+            ctx, t, key, name=key.title(), kind=kind, unit=unit, basis=basis, cw_product=cw, actor=ACTOR
+        )
+    prices.set_price(ctx, t, "storage", unit_price="0.10", unit_cost="0.04", actor=ACTOR)
+    prices.set_price(ctx, t, "server", unit_price="45", unit_cost="18", actor=ACTOR)
+    prices.set_price(ctx, t, "workstation", unit_price="12", unit_cost="4.5", actor=ACTOR)
+    prices.set_price(ctx, t, "m365", unit_price="3.5", unit_cost="1.2", actor=ACTOR)
+    rules.save_rule(ctx, t, "default-agreement", 'type/name = "Backup Services"', actor=ACTOR)
     samples = []
     for i in range(n):
         case = i % 20
         external = f"unlinked-{i}" if case == 11 else identifier(i)
-        companies.add_customer(
-            ctx, t, external, f"Nobody {i}" if case == 11 else f"Company {i:03d}", push_enabled=case != 18
+        customers.add_customer(
+            ctx, t, external, f"Nobody {i}" if case == 11 else f"Company {i:03d}", push_enabled=case != 18, actor=ACTOR
         )
         used = (usages or {}).get(i) or usage_of(i)
 
         def config(key: str, external: str = external, **options: Any) -> None:
-            configurations.save_configuration(ctx, t, external, f"{external}-{key}", options)
+            configurations.save_configuration(ctx, t, external, f"{external}-{key}", options, actor=ACTOR)
 
         if case in (0, 8, 9, 10, 11, 18):
             config("storage", products=["storage"])
@@ -193,10 +206,10 @@ def configure(ctx: Context, url: str, n: int, usages: dict[int, Usage] | None = 
         elif case == 13:
             config("servers", products=["server"], included="1")
         elif case == 14:
-            catalog.set_price(ctx, t, "storage", unit_price="0.07", unit_cost="0.04", customer=external)
+            prices.set_price(ctx, t, "storage", unit_price="0.07", unit_cost="0.04", customer=external, actor=ACTOR)
             config("storage", products=["storage"])
         elif case == 15:
-            catalog.set_price(ctx, t, "m365", unit_price="0", customer=external, tiers="10:4,:3")
+            prices.set_price(ctx, t, "m365", unit_price="0", customer=external, tiers="10:4,:3", actor=ACTOR)
             config("m365", products=["m365"])
         elif case == 16:
             config("m365", products=["m365"])
@@ -212,8 +225,8 @@ def configure(ctx: Context, url: str, n: int, usages: dict[int, Usage] | None = 
         samples.append(usage.Sample(external, "server", _at(), Decimal(used.servers), "count"))
         samples.append(usage.Sample(external, "workstation", _at(), Decimal(used.workstations), "count"))
         samples.append(usage.Sample(external, "m365", _at(), Decimal(used.users), "count"))
-    usage.store_samples(ctx, t, samples, source="reference month")
-    companies.link_customers(ctx, t)
+    usage.store_samples(ctx, t, samples, source="reference month", actor=ACTOR)
+    companies.link_customers(ctx, t, actor=ACTOR)
 
 
 def _at() -> Any:

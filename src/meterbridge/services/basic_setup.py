@@ -1,15 +1,15 @@
 """The basic setup: Backup Stats configurations per company (billable space GB, year, month).
 
-For each linked customer with a Managed ID whose push is enabled, the company's configuration of type "Backup Stats"
-whose deviceIdentifier is the Managed ID is updated (only the fields that differ) or created.
-The billable space is the customer's storage products' usage for the period, in GB. Like a
-push it holds the tenant's lease; a failed company never stops the others.
+For each linked customer with a Managed ID whose push is enabled, the company's configuration
+of type "Backup Stats" whose deviceIdentifier is the Managed ID is updated (only the fields
+that differ) or created. The billable space is the customer's storage products' usage for the
+period, in GB. Like a push it holds the tenant's lease (renewed while it runs, checked before
+every write: the fence); a failed company never stops the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -20,69 +20,57 @@ from meterbridge.connectwise.models import Configuration
 from meterbridge.domain.billing import ProductKind
 from meterbridge.domain.money import round_quantity
 from meterbridge.domain.units import Unit, convert
+from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
-from meterbridge.services.desired import load_inputs
-from meterbridge.services.lease import acquire
-from meterbridge.services.push import parse_period, prepare
+from meterbridge.services.desired import Inputs, load_inputs
+from meterbridge.services.lease import Held, holding
 from meterbridge.services.runs import finish_run, start_run
+from meterbridge.services.scope import open_tenant, parse_period
+from meterbridge.services.views import RunKind, RunStatus, StatsView
 
 BACKUP_STATS = "Backup Stats"
 
 
-@dataclass
-class StatsOutcome:
-    run_id: int
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "run": self.run_id,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "failed": self.failed,
-        }
+def _todo(inputs: Inputs, outcome: StatsView) -> list[tuple[str, int, str, Decimal]]:
+    """(customer, company id, Managed ID, billable GB) to publish; the others skipped with the reason."""
+    todo = []
+    for customer in sorted(inputs.customers.values(), key=lambda c: c.external_id):
+        if not customer.managed_id:
+            continue
+        if not customer.push_enabled:
+            outcome.skipped[customer.external_id] = "push is disabled for this customer: nothing is sent"
+            continue
+        if customer.cw_company_id is None:
+            outcome.skipped[customer.external_id] = "not linked to a ConnectWise company"
+            continue
+        if not any(owner == customer.external_id for owner, _ in inputs.usage):
+            outcome.skipped[customer.external_id] = "no storage configuration: nothing measured for it"
+            continue
+        space = Decimal(0)
+        for (owner, product_key), total in inputs.usage.items():
+            product = inputs.products[product_key]
+            if owner == customer.external_id and product.kind is ProductKind.STORAGE:
+                space += convert(total.quantity, product.unit, Unit.GB)
+        todo.append((customer.external_id, customer.cw_company_id, customer.managed_id, round_quantity(space)))
+    return todo
 
 
 async def publish_backup_stats(
-    ctx: Context, tenant: str, period_text: str, *, wait_seconds: float = 0.0, started_by: str = "cli"
-) -> StatsOutcome:
+    ctx: Context, tenant: str, period_text: str, *, actor: Actor, wait_seconds: float = 0.0
+) -> StatsView:
     period = parse_period(period_text)
-    tenant_id, settings, connection = prepare(ctx, tenant)
+    scope = open_tenant(ctx, tenant)
+    connection = scope.connection()
     with ctx.db.session() as session:
-        inputs = load_inputs(session, tenant, period)
-    held = await acquire(ctx, tenant_id, seconds=settings.lease_seconds, wait_seconds=wait_seconds)
-    run_id = start_run(ctx, tenant_id, str(period), "stats", trigger="manual", started_by=started_by)
-    outcome = StatsOutcome(run_id)
-    try:
+        inputs = load_inputs(session, scope, period)
+    async with holding(ctx, scope.id, seconds=scope.settings.lease_seconds, wait_seconds=wait_seconds) as held:
+        run_id = start_run(ctx, scope.id, str(period), RunKind.STATS, actor=actor)
+        outcome = StatsView(run=run_id)
         async with ctx.client(connection) as cw:
-            todo = []
-            for customer in sorted(inputs.customers.values(), key=lambda c: c.external_id):
-                if not customer.managed_id:
-                    continue
-                if not customer.push_enabled:
-                    outcome.skipped[customer.external_id] = "push is disabled for this customer: nothing is sent"
-                    continue
-                if customer.cw_company_id is None:
-                    outcome.skipped[customer.external_id] = "not linked to a ConnectWise company"
-                    continue
-                space = Decimal(0)
-                for (owner, product_key), total in inputs.usage.items():
-                    product = inputs.products[product_key]
-                    if owner == customer.external_id and product.kind is ProductKind.STORAGE:
-                        space += convert(total.quantity, product.unit, Unit.GB)
-                if not any(o == customer.external_id for o, _ in inputs.usage):
-                    outcome.skipped[customer.external_id] = "no storage configuration: nothing measured for it"
-                    continue
-                todo.append((customer.external_id, customer.cw_company_id, customer.managed_id, round_quantity(space)))
+            todo = _todo(inputs, outcome)
             results = await asyncio.gather(
                 *(
-                    _publish(cw, company, managed, space, period.year, period.month)
+                    _publish(ctx, held, cw, company, managed, space, period.year, period.month)
                     for _, company, managed, space in todo
                 ),
                 return_exceptions=True,
@@ -91,18 +79,24 @@ async def publish_backup_stats(
                 if isinstance(result, ConnectWiseError):
                     outcome.failed[external_id] = str(result)
                 elif isinstance(result, BaseException):
+                    finish_run(ctx, run_id, status=RunStatus.FAILED, summary={"error": str(result)}, stats=cw.stats)
                     raise result
                 else:
                     getattr(outcome, result).append(external_id)
-            status = "done" if not outcome.failed else "partial"
-            finish_run(ctx, run_id, status=status, summary=outcome.as_dict(), stats=cw.stats)
-    finally:
-        held.release(ctx)
+            status = RunStatus.DONE if not outcome.failed else RunStatus.PARTIAL
+            finish_run(ctx, run_id, status=status, summary=outcome.json_data(), stats=cw.stats)
     return outcome
 
 
 async def _publish(
-    cw: ConnectWiseClient, company_id: int, managed_id: str, space: Decimal, year: int, month: int
+    ctx: Context,
+    held: Held,
+    cw: ConnectWiseClient,
+    company_id: int,
+    managed_id: str,
+    space: Decimal,
+    year: int,
+    month: int,
 ) -> str:
     found = await cw.configurations(
         all_of(
@@ -123,6 +117,7 @@ async def _publish(
                 **wanted,
             }
         )
+        held.renew(ctx)  # the fence: no write after another worker took the lease over
         await cw.create("company/configurations", body)
         return "created"
     current = found[0]
@@ -133,5 +128,6 @@ async def _publish(
     }
     if not changes:
         return "unchanged"
+    held.renew(ctx)
     await cw.patch_fields(f"company/configurations/{current.id}", changes)
     return "updated"

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.settings import ConnectionSettings
+from meterbridge.services.actors import Actor
+from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
-from meterbridge.services.errors import InvalidInput, NotConfigured
-from meterbridge.services.tenants import audit, settings_of, tenant_row
-from meterbridge.services.validation import describe
+from meterbridge.services.errors import NotConfigured
+from meterbridge.services.scope import open_tenant, tenant_row
+from meterbridge.services.validation import invalid
+from meterbridge.services.views import ConnectionTestView, ConnectionView
 from meterbridge.store.models import Connection
+from meterbridge.store.repos import connections
+
+
+def _view(row: Connection) -> ConnectionView:
+    return ConnectionView(
+        site=row.site,
+        company_id=row.company_id,
+        public_key=row.public_key,
+        client_id=row.client_id,
+        api_version=row.api_version,
+        codebase=row.codebase,
+        tested_at=row.tested_at,
+    )
 
 
 def set_connection(
@@ -27,10 +38,10 @@ def set_connection(
     public_key: str,
     private_key: str,
     client_id: str,
+    actor: Actor,
     api_version: str = "2026.4",
     codebase: str | None = None,
-    actor: str = "cli",
-) -> ConnectionSettings:
+) -> ConnectionView:
     """Validate and store the connection; the private key is sealed and never shown again."""
     try:
         settings = ConnectionSettings(
@@ -43,13 +54,10 @@ def set_connection(
             codebase=codebase,
         )
     except ValidationError as error:
-        raise InvalidInput(describe(error)) from None
+        raise invalid(error) from None
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        connection = session.scalar(select(Connection).where(Connection.tenant_id == row.id))
-        if connection is None:
-            connection = Connection(tenant_id=row.id)
-            session.add(connection)
+        connection = connections.get_or_add(session, row.id)
         connection.site = settings.site
         connection.company_id = settings.company_id
         connection.public_key = settings.public_key
@@ -59,53 +67,33 @@ def set_connection(
         connection.codebase = settings.codebase
         connection.tested_at = None
         audit(session, ctx, row.id, actor, "connection.set", {"site": settings.site, "company_id": company_id})
-    return settings
+        return _view(connection)
 
 
-def connection_settings(ctx: Context, session: Session, tenant_id: int, **limits: Any) -> ConnectionSettings:
-    connection = session.scalar(select(Connection).where(Connection.tenant_id == tenant_id))
-    if connection is None:
-        raise NotConfigured("no ConnectWise connection: run `meterbridge connection set` first")
-    return ConnectionSettings(
-        site=connection.site,
-        company_id=connection.company_id,
-        public_key=connection.public_key,
-        private_key=SecretStr(ctx.box.open(connection.private_key_sealed)),
-        client_id=connection.client_id,
-        api_version=connection.api_version,
-        codebase=connection.codebase,
-        **limits,
-    )
-
-
-def load_settings(ctx: Context, tenant: str, **limits: Any) -> ConnectionSettings:
+def show_connection(ctx: Context, tenant: str) -> ConnectionView:
     with ctx.db.session() as session:
-        row = tenant_row(session, tenant)
-        return connection_settings(ctx, session, row.id, **{**settings_of(row).client_limits(), **limits})
+        row = connections.of_tenant(session, tenant_row(session, tenant).id)
+        if row is None:
+            raise NotConfigured("no ConnectWise connection", hint="set the connection first", action="connection.set")
+        return _view(row)
 
 
-@dataclass(frozen=True)
-class ConnectionTest:
-    ok: bool
-    codebase: str | None
-    version: str | None
-    message: str
-
-
-async def test_connection(ctx: Context, tenant: str) -> ConnectionTest:
+async def test_connection(ctx: Context, tenant: str, *, actor: Actor) -> ConnectionTestView:
     """Discover the codebase and read system/info: proves site, keys, clientId and version work."""
-    settings = load_settings(ctx, tenant, max_attempts=2)
+    scope = open_tenant(ctx, tenant)
+    settings = scope.connection(max_attempts=2)
     try:
         async with ctx.client(settings) as cw:
             codebase = await cw.codebase(refresh=True)
             info = await cw.system_info()
     except ConnectWiseError as error:
-        return ConnectionTest(False, None, None, str(error))
+        return ConnectionTestView(ok=False, codebase=None, version=None, message=str(error))
     version = str(info.get("version", "")) or None
     with ctx.db.session() as session:
-        row = tenant_row(session, tenant)
-        connection = session.scalar(select(Connection).where(Connection.tenant_id == row.id))
+        connection = connections.of_tenant(session, scope.id)
         assert connection is not None
         connection.tested_at = ctx.clock()
-        audit(session, ctx, row.id, "cli", "connection.test", {"codebase": codebase})
-    return ConnectionTest(True, codebase, version, f"connected to {settings.site} (codebase {codebase})")
+        audit(session, ctx, scope.id, actor, "connection.test", {"codebase": codebase})
+    return ConnectionTestView(
+        ok=True, codebase=codebase, version=version, message=f"connected to {settings.site} (codebase {codebase})"
+    )

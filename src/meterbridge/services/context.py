@@ -1,10 +1,12 @@
-"""What every use case needs, passed in once: the database, the secret box, a clock, how to reach ConnectWise."""
+"""What every use case needs, passed in once: the database, the secret box, a clock and a sleep,
+how to reach ConnectWise. Built by ``meterbridge.runtime.build_context`` (or by a test)."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,6 +18,7 @@ from meterbridge.store.database import Database
 from meterbridge.store.secrets import SecretBox
 
 Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Context:
     transport: httpx2.AsyncBaseTransport | None = None  # tests: cwsim through an ASGI transport
     verify: ssl.SSLContext | bool = True
     monotonic: Callable[[], float] = time.monotonic
+    sleep: Sleep = asyncio.sleep  # lease waits and renewals: a test's clock can stand in for it
     codebases: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def client(self, settings: ConnectionSettings) -> ConnectWiseClient:
@@ -34,5 +38,6 @@ class Context:
             transport=self.transport,
             verify=self.verify,
             clock=self.monotonic,
+            sleep=self.sleep,
             codebase_cache=self.codebases,
         )

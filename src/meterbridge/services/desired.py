@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from meterbridge.domain.billing import BillingConfiguration, DesiredLine, build_lines
@@ -25,22 +24,16 @@ from meterbridge.domain.periods import Period
 from meterbridge.domain.pricing import Price as DomainPrice
 from meterbridge.domain.units import Unit
 from meterbridge.domain.usage import Aggregate, UsageSample, aggregate
-from meterbridge.services.catalog import domain_price
-from meterbridge.services.configurations import DEFAULT_AGREEMENT_RULE, domain_configuration, domain_product, overlaps
-from meterbridge.services.tenants import TenantSettings, settings_of, tenant_row
-from meterbridge.store.models import (
-    BillingConfigurationRow,
-    Customer,
-    JournalEntry,
-    LineIdentity,
-    Link,
-    Pin,
-    Price,
-    Product,
-    RuleRow,
-    Run,
-    UsageSampleRow,
-)
+from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE, domain_configuration
+from meterbridge.services.configurations import overlaps
+from meterbridge.services.prices import domain_price
+from meterbridge.services.products import domain_product
+from meterbridge.services.scope import TenantScope
+from meterbridge.services.tenant_settings import TenantSettings
+from meterbridge.store.models import BillingConfigurationRow, RuleRow
+from meterbridge.store.repos import catalog, customers, journal, runs
+from meterbridge.store.repos import configurations as configs
+from meterbridge.store.repos import usage as samples_repo
 
 #: How far before a period samples are read, for the value carried into it (time-weighted average).
 LOOKBACK = timedelta(days=45)
@@ -97,135 +90,27 @@ class Inputs:
     overlaps: dict[str, list[str]] = field(default_factory=dict)  # customer -> "product: config, config" billed twice
 
 
-def load_inputs(session: Session, tenant: str, period: Period, *, only: frozenset[str] | None = None) -> Inputs:
-    row = tenant_row(session, tenant)
-    zone = ZoneInfo(row.time_zone)
-    links = {
-        link.customer_id: link
-        for link in session.scalars(select(Link).join(Customer).where(Customer.tenant_id == row.id))
-    }
-    customers: dict[str, CustomerInfo] = {}
-    by_id: dict[int, CustomerInfo] = {}
-    for customer in session.scalars(select(Customer).where(Customer.tenant_id == row.id)):
-        if only is not None and customer.external_id not in only:
-            continue
-        link = links.get(customer.id)
-        info = CustomerInfo(
-            customer.id,
-            customer.external_id,
-            customer.name,
-            customer.push_enabled,
-            customer.managed_id,
-            link.cw_company_id if link else None,
-            link.how if link else "",
-        )
-        customers[info.external_id] = info
-        by_id[info.id] = info
-    product_rows = list(session.scalars(select(Product).where(Product.tenant_id == row.id)))
+def load_inputs(session: Session, scope: TenantScope, period: Period, *, only: frozenset[str] | None = None) -> Inputs:
+    """Everything a period's plan needs from the store, in one transaction."""
+    tenant_id = scope.id
+    known = _customers(session, tenant_id, only)
+    product_rows = catalog.products(session, tenant_id)
     products = {p.key: domain_product(p) for p in product_rows}
     product_keys = {p.id: p.key for p in product_rows}
-    inputs = Inputs(row.id, zone, settings_of(row), period, customers, products)
-
-    prices: dict[str, DomainPrice] = {}
-    overrides: dict[tuple[str, str], DomainPrice] = {}
-    for price in session.scalars(select(Price).where(Price.tenant_id == row.id)):
-        if price.customer_id is None:
-            prices[product_keys[price.product_id]] = domain_price(price)
-        elif price.customer_id in by_id:
-            overrides[(by_id[price.customer_id].external_id, product_keys[price.product_id])] = domain_price(price)
-
-    rules = {r.name: r for r in session.scalars(select(RuleRow).where(RuleRow.tenant_id == row.id))}
-    pins = {
-        (p.configuration_id, p.target): p.cw_id for p in session.scalars(select(Pin).where(Pin.tenant_id == row.id))
-    }
-
-    start, end = period.start(zone), period.end(zone)
-    samples: dict[tuple[str, str], list[UsageSample]] = defaultdict(list)
-    query = select(UsageSampleRow).where(
-        UsageSampleRow.tenant_id == row.id,
-        UsageSampleRow.measured_at >= start - LOOKBACK,
-        UsageSampleRow.measured_at < end,
-        UsageSampleRow.withdrawn_at.is_(None),
-    )
-    inputs.pushed_at = first_pushed(session, row.id, period)
-    for sample in session.scalars(query):
-        owner = by_id.get(sample.customer_id)
-        if owner is None:
-            continue
-        key = (owner.external_id, product_keys[sample.product_id])
-        if sample.measured_at >= start:
-            inputs.sampled.add(key)
-        samples[key].append(
-            UsageSample(key[0], key[1], sample.measured_at, sample.quantity, Unit(sample.unit), sample.received_at)
-        )
-
-    configs = list(
-        session.scalars(
-            select(BillingConfigurationRow)
-            .where(BillingConfigurationRow.tenant_id == row.id)
-            .order_by(BillingConfigurationRow.key)
-        )
-    )
-    per_customer: dict[int, list[tuple[str, bool, dict[str, Any]]]] = defaultdict(list)
-    for config_row in configs:
-        per_customer[config_row.customer_id].append((config_row.key, config_row.enabled, config_row.options))
-    for config_row in configs:
-        owner = by_id.get(config_row.customer_id)
-        if owner is None or not owner.push_enabled:
-            continue
-        inputs.configuration_products[config_row.id] = tuple(config_row.options.get("products", ()))
-        doubled = {
-            product: [k for k in keys if k != config_row.key]
-            for product, keys in overlaps(per_customer[config_row.customer_id]).items()
-            if config_row.key in keys
-        }
-        try:
-            config = domain_configuration(config_row, owner.external_id)
-            quantities = _quantities(config, products, samples, inputs, start, end)
-            lines = build_lines(config, products, quantities, prices, overrides, period)
-        except (DomainError, ValueError) as error:
-            inputs.configuration_errors.setdefault(owner.external_id, []).append(
-                f"configuration {config_row.key}: {error}"
-            )
-            continue
-        options = config_row.options
-        agreement_rule_name = options.get("agreement_rule") or DEFAULT_AGREEMENT_RULE
-        agreement_rule = rules.get(agreement_rule_name)
-        addition_rule = rules.get(options["addition_rule"]) if options.get("addition_rule") else None
-        if doubled:
-            inputs.overlaps[owner.external_id] = sorted(
-                {
-                    *inputs.overlaps.get(owner.external_id, []),
-                    *(f"{p}: {config_row.key}, {', '.join(k)}" for p, k in doubled.items()),
-                }
-            )
-            warning = Step(
-                "overlap",
-                "double billing (allow_overlap): "
-                + "; ".join(f"{p} is also billed by configuration {', '.join(k)}" for p, k in sorted(doubled.items())),
-                warning=True,
-            )
-            lines = [replace(line, explanation=line.explanation.then(warning)) for line in lines]
-        for line in lines:
-            inputs.lines.append(
-                ConfiguredLine(
-                    line,
-                    config_row.id,
-                    (agreement_rule.name, agreement_rule.text) if agreement_rule else None,
-                    (addition_rule.name, addition_rule.text) if addition_rule else None,
-                    pins.get((config_row.id, "agreement")),
-                    pins.get((config_row.id, "addition")),
-                )
-            )
-
+    inputs = Inputs(tenant_id, scope.zone, scope.settings, period, known, products)
+    by_id = {info.id: info for info in known.values()}
+    prices, overrides = _prices(session, tenant_id, by_id, product_keys)
+    inputs.pushed_at = runs.first_write_of(session, tenant_id, str(period))
+    start, end = period.start(scope.zone), period.end(scope.zone)
+    samples = _samples(session, inputs, by_id, product_keys, start, end)
+    _lines(session, inputs, by_id, samples, prices, overrides, start, end)
     for (customer_key, product_key), items in samples.items():
         if (customer_key, product_key) not in inputs.usage:
             product = products[product_key]
             inputs.usage[(customer_key, product_key)] = aggregate(
                 items, start, end, product.basis, product.unit, pushed_at=inputs.pushed_at
             )
-
-    for identity in session.scalars(select(LineIdentity).where(LineIdentity.tenant_id == row.id)):
+    for identity in journal.identities(session, tenant_id):
         inputs.identities[identity.addition_id] = Identity(
             identity.line_key,
             identity.agreement_id,
@@ -237,12 +122,134 @@ def load_inputs(session: Session, tenant: str, period: Period, *, only: frozense
     return inputs
 
 
-def first_pushed(session: Session, tenant_id: int, period: Period) -> datetime | None:
-    """When the first write of ``period`` landed in ConnectWise (None: it was never pushed)."""
-    return session.scalar(
-        select(func.min(JournalEntry.completed_at))
-        .join(Run, Run.id == JournalEntry.run_id)
-        .where(JournalEntry.tenant_id == tenant_id, Run.period == str(period), JournalEntry.addition_id.is_not(None))
+def _customers(session: Session, tenant_id: int, only: frozenset[str] | None) -> dict[str, CustomerInfo]:
+    links = customers.links_of(session, tenant_id)
+    known: dict[str, CustomerInfo] = {}
+    for customer in customers.all_of(session, tenant_id):
+        if only is not None and customer.external_id not in only:
+            continue
+        link = links.get(customer.id)
+        known[customer.external_id] = CustomerInfo(
+            customer.id,
+            customer.external_id,
+            customer.name,
+            customer.push_enabled,
+            customer.managed_id,
+            link.cw_company_id if link else None,
+            link.how if link else "",
+        )
+    return known
+
+
+def _prices(
+    session: Session, tenant_id: int, by_id: dict[int, CustomerInfo], product_keys: dict[int, str]
+) -> tuple[dict[str, DomainPrice], dict[tuple[str, str], DomainPrice]]:
+    prices: dict[str, DomainPrice] = {}
+    overrides: dict[tuple[str, str], DomainPrice] = {}
+    for price in catalog.prices(session, tenant_id):
+        if price.customer_id is None:
+            prices[product_keys[price.product_id]] = domain_price(price)
+        elif price.customer_id in by_id:
+            overrides[(by_id[price.customer_id].external_id, product_keys[price.product_id])] = domain_price(price)
+    return prices, overrides
+
+
+def _samples(
+    session: Session,
+    inputs: Inputs,
+    by_id: dict[int, CustomerInfo],
+    product_keys: dict[int, str],
+    start: datetime,
+    end: datetime,
+) -> dict[tuple[str, str], list[UsageSample]]:
+    """The period's samples (and LOOKBACK before it, for the value a time-weighted average carries in)."""
+    samples: dict[tuple[str, str], list[UsageSample]] = defaultdict(list)
+    for sample in samples_repo.in_window(session, inputs.tenant_id, start - LOOKBACK, end):
+        owner = by_id.get(sample.customer_id)
+        if owner is None:
+            continue
+        key = (owner.external_id, product_keys[sample.product_id])
+        if sample.measured_at >= start:
+            inputs.sampled.add(key)
+        samples[key].append(
+            UsageSample(key[0], key[1], sample.measured_at, sample.quantity, Unit(sample.unit), sample.received_at)
+        )
+    return samples
+
+
+def _lines(
+    session: Session,
+    inputs: Inputs,
+    by_id: dict[int, CustomerInfo],
+    samples: dict[tuple[str, str], list[UsageSample]],
+    prices: dict[str, DomainPrice],
+    overrides: dict[tuple[str, str], DomainPrice],
+    start: datetime,
+    end: datetime,
+) -> None:
+    """The desired lines of every enabled configuration of a customer whose push is enabled."""
+    rules = {r.name: r for r in configs.rules(session, inputs.tenant_id)}
+    pins = configs.pins(session, inputs.tenant_id)
+    rows = configs.all_of(session, inputs.tenant_id)
+    per_customer: dict[int, list[tuple[str, bool, dict[str, Any]]]] = defaultdict(list)
+    for config_row in rows:
+        per_customer[config_row.customer_id].append((config_row.key, config_row.enabled, config_row.options))
+    for config_row in rows:
+        owner = by_id.get(config_row.customer_id)
+        if owner is None or not owner.push_enabled:
+            continue
+        inputs.configuration_products[config_row.id] = tuple(config_row.options.get("products", ()))
+        try:
+            config = domain_configuration(config_row, owner.external_id)
+            quantities = _quantities(config, inputs.products, samples, inputs, start, end)
+            lines = build_lines(config, inputs.products, quantities, prices, overrides, inputs.period)
+        except (DomainError, ValueError) as error:
+            inputs.configuration_errors.setdefault(owner.external_id, []).append(
+                f"configuration {config_row.key}: {error}"
+            )
+            continue
+        doubled = {
+            product: [k for k in keys if k != config_row.key]
+            for product, keys in overlaps(per_customer[config_row.customer_id]).items()
+            if config_row.key in keys
+        }
+        if doubled:
+            lines = _mark_overlap(inputs, owner.external_id, config_row.key, doubled, lines)
+        for line in lines:
+            inputs.lines.append(_configured(line, config_row, rules, pins))
+
+
+def _mark_overlap(
+    inputs: Inputs, customer: str, key: str, doubled: dict[str, list[str]], lines: list[DesiredLine]
+) -> list[DesiredLine]:
+    inputs.overlaps[customer] = sorted(
+        {*inputs.overlaps.get(customer, []), *(f"{p}: {key}, {', '.join(k)}" for p, k in doubled.items())}
+    )
+    warning = Step(
+        "overlap",
+        "double billing (allow_overlap): "
+        + "; ".join(f"{p} is also billed by configuration {', '.join(k)}" for p, k in sorted(doubled.items())),
+        warning=True,
+    )
+    return [replace(line, explanation=line.explanation.then(warning)) for line in lines]
+
+
+def _configured(
+    line: DesiredLine,
+    config_row: BillingConfigurationRow,
+    rules: dict[str, RuleRow],
+    pins: dict[tuple[int, str], int],
+) -> ConfiguredLine:
+    options = config_row.options
+    agreement_rule = rules.get(options.get("agreement_rule") or DEFAULT_AGREEMENT_RULE)
+    addition_rule = rules.get(options["addition_rule"]) if options.get("addition_rule") else None
+    return ConfiguredLine(
+        line,
+        config_row.id,
+        (agreement_rule.name, agreement_rule.text) if agreement_rule else None,
+        (addition_rule.name, addition_rule.text) if addition_rule else None,
+        pins.get((config_row.id, "agreement")),
+        pins.get((config_row.id, "addition")),
     )
 
 

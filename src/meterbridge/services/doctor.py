@@ -17,39 +17,25 @@ from meterbridge.connectwise.conditions import F
 from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.models import CatalogItem
 from meterbridge.domain.plan import HELD_BACK, ChangeKind
+from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
 from meterbridge.services.planning import Built, build_plan, read_catalog
-from meterbridge.services.push import parse_period, prepare
-
-
-@dataclass
-class Finding:
-    severity: str  # ok, warning, error
-    check: str
-    subject: str
-    message: str
-    fixed: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "severity": self.severity,
-            "check": self.check,
-            "subject": self.subject,
-            "message": self.message,
-            "fixed": self.fixed,
-        }
+from meterbridge.services.scope import open_tenant, parse_period
+from meterbridge.services.views import FindingView, Severity
 
 
 @dataclass
 class Diagnosis:
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[FindingView] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error" and not f.fixed]
+    def errors(self) -> list[FindingView]:
+        return [f for f in self.findings if f.severity is Severity.ERROR and not f.fixed]
 
     def add(self, severity: str, check: str, subject: str, message: str, *, fixed: bool = False) -> None:
-        self.findings.append(Finding(severity, check, subject, message, fixed))
+        self.findings.append(
+            FindingView(severity=Severity(severity), check=check, subject=subject, message=message, fixed=fixed)
+        )
 
 
 def _mapped_products(built: Built) -> dict[str, str]:
@@ -63,9 +49,11 @@ def _mapped_products(built: Built) -> dict[str, str]:
     return wanted
 
 
-async def diagnose(ctx: Context, tenant: str, period_text: str, *, create: bool = False) -> Diagnosis:
+async def diagnose(ctx: Context, tenant: str, period_text: str, *, actor: Actor, create: bool = False) -> Diagnosis:
+    """Check (and with ``create``, fix: the fixes are audited as the actor's) the ConnectWise side."""
     period = parse_period(period_text)
-    _tenant_id, settings, connection = prepare(ctx, tenant)
+    scope = open_tenant(ctx, tenant)
+    settings, connection = scope.settings, scope.connection()
     diagnosis = Diagnosis()
     async with ctx.client(connection) as cw:
         try:
@@ -74,7 +62,7 @@ async def diagnose(ctx: Context, tenant: str, period_text: str, *, create: bool 
             diagnosis.add("error", "connection", connection.site, str(error))
             return diagnosis
         diagnosis.add("ok", "connection", connection.site, f"reachable (codebase {codebase})")
-        built = await build_plan(ctx, tenant, period, cw)
+        built = await build_plan(scope, period, cw)
         await _check_catalog(cw, built, diagnosis, create=create)
         types = {t.name.casefold(): t for t in await cw.agreement_types() if t.name}
         chosen_type = types.get(settings.agreement_type.casefold())

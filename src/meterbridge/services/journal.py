@@ -16,15 +16,16 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.models import Addition
+from meterbridge.domain.billing import LineKey
 from meterbridge.services.context import Context
 from meterbridge.services.lease import Held
 from meterbridge.services.planning import read_additions
-from meterbridge.store.models import JournalEntry, LineIdentity, PlanItem
+from meterbridge.store.models import JournalEntry
+from meterbridge.store.repos import journal, runs
 
 
 def write_intent(
@@ -32,19 +33,17 @@ def write_intent(
 ) -> int:
     with ctx.db.session() as session:
         held.check(ctx, session)
-        entry = JournalEntry(
-            tenant_id=held.tenant_id,
+        return journal.add_intent(
+            session,
+            held.tenant_id,
             run_id=run_id,
             sequence=sequence,
             line_key=line_key,
             action=action,
             intent=intent,
-            fencing_token=held.token,
-            intended_at=ctx.clock(),
+            token=held.token,
+            at=ctx.clock(),
         )
-        session.add(entry)
-        session.flush()
-        return entry.id
 
 
 def remember(
@@ -64,12 +63,9 @@ def remember(
     months it billed."""
     assert addition.id is not None
     written = addition.info.last_updated if addition.info and addition.info.last_updated else ctx.clock()
-    identity = session.scalar(
-        select(LineIdentity).where(LineIdentity.tenant_id == tenant_id, LineIdentity.addition_id == addition.id)
-    )
+    identity = journal.identity_of(session, tenant_id, addition.id)
     if identity is None:
-        identity = LineIdentity(tenant_id=tenant_id, line_key=line_key, adopted=adopted)
-        session.add(identity)
+        identity = journal.add_identity(session, tenant_id, line_key, adopted=adopted)
     identity.line_key = line_key
     identity.agreement_id = agreement_id
     identity.addition_id = addition.id
@@ -84,16 +80,7 @@ def record_periods(ctx: Context, held: Held, addition_ids: list[int], period: st
         return
     with ctx.db.session() as session:
         held.check(ctx, session)
-        for start in range(0, len(addition_ids), 500):
-            session.execute(
-                update(LineIdentity)
-                .where(
-                    LineIdentity.tenant_id == held.tenant_id,
-                    LineIdentity.addition_id.in_(addition_ids[start : start + 500]),
-                    (LineIdentity.last_period.is_(None)) | (LineIdentity.last_period < period),
-                )
-                .values(last_period=period)
-            )
+        journal.hold_period(session, held.tenant_id, addition_ids, period)
 
 
 def write_result(
@@ -111,23 +98,15 @@ def write_result(
     """The result of an intent; ``item_status`` also marks the run's plan item, in the same transaction."""
     with ctx.db.session() as session:
         held.check(ctx, session)
-        entry = session.get(JournalEntry, entry_id)
+        entry = journal.entry(session, entry_id)
         assert entry is not None
         entry.result = result
         entry.completed_at = ctx.clock()
         if item_status is not None:
-            mark_item(session, entry.run_id, entry.sequence, item_status, result.get("error"))
+            runs.mark_item(session, entry.run_id, entry.sequence, item_status, result.get("error"))
         if addition is not None and line_key is not None and agreement_id is not None:
             entry.addition_id = addition.id
             remember(session, ctx, held.tenant_id, line_key, agreement_id, addition, adopted=False, period=period)
-
-
-def mark_item(session: Session, run_id: int, position: int, status: str, error: str | None = None) -> None:
-    session.execute(
-        update(PlanItem)
-        .where(PlanItem.run_id == run_id, PlanItem.position == position)
-        .values(status=status, error=error)
-    )
 
 
 def _same(actual: Any, wanted: Any) -> bool:
@@ -160,20 +139,14 @@ async def resume(ctx: Context, cw: ConnectWiseClient, held: Held, skew_seconds: 
     """Settle every intent without a result, before a new plan is made."""
     outcome = Resumed()
     with ctx.db.session() as session:
-        pending = list(
-            session.scalars(
-                select(JournalEntry)
-                .where(JournalEntry.tenant_id == held.tenant_id, JournalEntry.result.is_(None))
-                .order_by(JournalEntry.id)
-            )
-        )
-        owned = set(session.scalars(select(LineIdentity.addition_id).where(LineIdentity.tenant_id == held.tenant_id)))
+        pending = journal.open_intents(session, held.tenant_id)
+        owned = journal.owned_addition_ids(session, held.tenant_id)
     if not pending:
         return outcome
     additions, failed = await read_additions(cw, {int(entry.intent["agreementId"]) for entry in pending})
     for entry in pending:
         agreement_id = int(entry.intent["agreementId"])
-        customer = entry.line_key.split("/")[0]
+        customer = LineKey.parse(entry.line_key).customer
         if agreement_id in failed:
             outcome.unverifiable[customer] = (
                 f"an unfinished write from an earlier push (journal {entry.id}) could not be checked: "

@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from meterbridge.domain.billing import BillMode
 from meterbridge.domain.plan import ChangeKind
 from meterbridge.services.context import Context
 from meterbridge.services.desired import Inputs
 from meterbridge.services.planning import build_plan
-from meterbridge.services.push import parse_period, prepare
+from meterbridge.services.scope import open_tenant, parse_period
+from meterbridge.services.views import LeakKind, LeakView
 
 
-@dataclass
-class Leak:
-    kind: str  # usage-without-line, usage-not-invoiced, line-without-usage, double-billing
-    customer: str
-    subject: str  # product key or ConnectWise product
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "customer": self.customer, "subject": self.subject, "detail": self.detail}
+def _leak(kind: str, customer: str, subject: str, detail: str) -> LeakView:
+    return LeakView(kind=LeakKind(kind), customer=customer, subject=subject, detail=detail)
 
 
 @dataclass
 class LeakReport:
     period: str
-    leaks: list[Leak] = field(default_factory=list)
+    leaks: list[LeakView] = field(default_factory=list)
 
 
 async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakReport:
     period = parse_period(period_text)
-    _tenant_id, _settings, connection = prepare(ctx, tenant)
+    scope = open_tenant(ctx, tenant)
     report = LeakReport(str(period))
-    async with ctx.client(connection) as cw:
-        built = await build_plan(ctx, tenant, period, cw)
+    async with ctx.client(scope.connection()) as cw:
+        built = await build_plan(scope, period, cw)
     inputs = built.inputs
     lines_by_product: dict[tuple[str, str], list[str]] = {}
     for configured in inputs.lines:
@@ -50,13 +43,13 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
         usage = f"{total.quantity} {total.unit.value}"
         if info is not None and not info.push_enabled:
             report.leaks.append(
-                Leak("usage-without-line", customer, product, f"{usage} used; push is disabled for this customer")
+                _leak("usage-without-line", customer, product, f"{usage} used; push is disabled for this customer")
             )
             continue
         keys = lines_by_product.get((customer, product))
         if not keys:
             report.leaks.append(
-                Leak(
+                _leak(
                     "usage-without-line",
                     customer,
                     product,
@@ -67,7 +60,7 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
         not_invoiced = [k for k in keys if k in do_not_bill]
         if len(not_invoiced) == len(keys):
             report.leaks.append(
-                Leak(
+                _leak(
                     "usage-not-invoiced",
                     customer,
                     product,
@@ -78,13 +71,13 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
         reasons = [blocked[k] for k in keys if k in blocked]
         if reasons and len(reasons) == len(keys):
             report.leaks.append(
-                Leak("usage-without-line", customer, product, f"{usage} used; its line is blocked: {reasons[0]}")
+                _leak("usage-without-line", customer, product, f"{usage} used; its line is blocked: {reasons[0]}")
             )
     for customer, doubled in sorted(inputs.overlaps.items()):
         for entry in doubled:
             product, _, configs = entry.partition(": ")
             report.leaks.append(
-                Leak(
+                _leak(
                     "double-billing",
                     customer,
                     product,
@@ -96,7 +89,7 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
     for change in built.plan.changes:
         if change.kind is ChangeKind.NOOP and change.addition_id and change.reason == "no usage: left as it is":
             report.leaks.append(
-                Leak(
+                _leak(
                     "line-without-usage",
                     change.customer,
                     change.cw_product,
@@ -115,7 +108,7 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
             if addition.id in owned or not active or product.casefold() not in mapped:
                 continue
             report.leaks.append(
-                Leak(
+                _leak(
                     "line-without-usage",
                     owner or "?",
                     product,

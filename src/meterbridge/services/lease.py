@@ -1,27 +1,31 @@
 """One push per tenant at a time: a lease in the database with a fencing token (DESIGN.md guarantee 4).
 
-Taking the lease increments its token; every journal write checks the token in the same
-transaction (and renews the lease), so a worker presumed dead cannot write after another took
-over. A lease whose holder ran on this machine and whose process is gone is taken over at once;
-any other lease is waited for (up to a limit) or refused.
+``async with holding(ctx, tenant_id, seconds=60, wait_seconds=0) as held:`` takes the lease
+(its token grows by one), renews it in the background every third of its length, and releases
+it on the way out. Every journal write calls ``held.check`` in its own transaction: the fence,
+which also renews; a worker presumed dead cannot write after another took over. A lease whose
+holder ran on this machine and whose process is gone is taken over at once; any other lease is
+waited for (up to ``wait_seconds``) or refused. Waiting and renewing sleep on the context's
+sleep, so a test's clock can drive them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from meterbridge.services.context import Context
 from meterbridge.services.errors import LeaseHeld, LeaseLost
-from meterbridge.store.models import Lease
+from meterbridge.store.repos import leases
 
 
 def holder_name() -> str:
@@ -50,13 +54,9 @@ class Held:
     seconds: float
 
     def check(self, ctx: Context, session: Session) -> None:
-        """Renew the lease if it is still ours, in the caller's transaction; else raise LeaseLost."""
-        result = session.execute(
-            update(Lease)
-            .where(Lease.tenant_id == self.tenant_id, Lease.token == self.token, Lease.holder == self.holder)
-            .values(expires_at=ctx.clock() + timedelta(seconds=self.seconds))
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        """The fence: renew the lease if it is still ours, in the caller's transaction; else LeaseLost."""
+        until = ctx.clock() + timedelta(seconds=self.seconds)
+        if not leases.renew(session, self.tenant_id, token=self.token, holder=self.holder, until=until):
             raise LeaseLost(
                 f"the lease of this tenant was taken over (fencing token {self.token} is stale); "
                 "this push stopped before writing again"
@@ -68,11 +68,7 @@ class Held:
 
     def release(self, ctx: Context) -> None:
         with ctx.db.session() as session:
-            session.execute(
-                update(Lease)
-                .where(Lease.tenant_id == self.tenant_id, Lease.token == self.token, Lease.holder == self.holder)
-                .values(holder=None, expires_at=None)
-            )
+            leases.release(session, self.tenant_id, token=self.token, holder=self.holder)
 
 
 def _try_acquire(ctx: Context, tenant_id: int, holder: str, seconds: float) -> Held | str:
@@ -85,12 +81,7 @@ def _try_acquire(ctx: Context, tenant_id: int, holder: str, seconds: float) -> H
 def _acquire_once(ctx: Context, tenant_id: int, holder: str, seconds: float) -> Held | str:
     now = ctx.clock()
     with ctx.db.session() as session:
-        lease = session.get(Lease, tenant_id)
-        if lease is None:
-            session.add(Lease(tenant_id=tenant_id, holder=None, token=0, expires_at=None))
-            session.flush()
-            lease = session.get(Lease, tenant_id)
-            assert lease is not None
+        lease = leases.get_or_add(session, tenant_id)
         current = lease.holder
         if (
             current is not None
@@ -99,19 +90,10 @@ def _acquire_once(ctx: Context, tenant_id: int, holder: str, seconds: float) -> 
             and not _holder_is_dead(current)
         ):
             return f"{current} (until {lease.expires_at:%H:%M:%S} UTC)"
-        token = lease.token + 1
-        result = session.execute(
-            update(Lease)
-            .where(
-                Lease.tenant_id == tenant_id,
-                Lease.token == lease.token,
-                or_(Lease.holder.is_(None), Lease.holder == current),
-            )
-            .values(holder=holder, token=token, expires_at=now + timedelta(seconds=seconds))
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        until, seen = now + timedelta(seconds=seconds), lease.token
+        if not leases.take(session, tenant_id, seen_token=seen, seen_holder=current, holder=holder, until=until):
             return "another worker (it took the lease a moment ago)"
-    return Held(tenant_id, holder, token, seconds)
+        return Held(tenant_id, holder, seen + 1, seconds)
 
 
 async def acquire(
@@ -126,12 +108,34 @@ async def acquire(
             return outcome
         if waited >= wait_seconds:
             raise LeaseHeld(
-                f"another push of this tenant is running: {outcome}; wait for it (--wait SECONDS) or try again later"
+                f"another push of this tenant is running: {outcome}",
+                hint="wait for it, or try again later",
+                action="push.wait",
             )
-        await asyncio.sleep(poll_seconds)
+        await ctx.sleep(poll_seconds)
         waited += poll_seconds
+
+
+async def _keep_renewed(ctx: Context, held: Held) -> None:
+    while True:
+        await ctx.sleep(held.seconds / 3)
+        held.renew(ctx)
+
+
+@contextlib.asynccontextmanager
+async def holding(ctx: Context, tenant_id: int, *, seconds: float, wait_seconds: float = 0.0) -> AsyncIterator[Held]:
+    """Take the lease, keep it renewed while the block runs, release it after (whatever happens)."""
+    held = await acquire(ctx, tenant_id, seconds=seconds, wait_seconds=wait_seconds)
+    renewer = asyncio.create_task(_keep_renewed(ctx, held))
+    try:
+        yield held
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+            await renewer
+        held.release(ctx)
 
 
 def current_token(ctx: Context, tenant_id: int) -> int:
     with ctx.db.session() as session:
-        return session.scalar(select(Lease.token).where(Lease.tenant_id == tenant_id)) or 0
+        return leases.token(session, tenant_id)

@@ -4,54 +4,65 @@ saved and said to be unchecked (the next preview checks it again)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
-
-from sqlalchemy import select
 
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.conditions import F
 from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.errors import NotFound as CWNotFound
-from meterbridge.services.configurations import configuration_row, pin
-from meterbridge.services.connections import load_settings
+from meterbridge.services.actors import Actor
+from meterbridge.services.audit import audit
+from meterbridge.services.configurations import configuration_row
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput
-from meterbridge.services.tenants import tenant_row
-from meterbridge.store.models import Customer, Link
+from meterbridge.services.scope import TenantScope, open_tenant
+from meterbridge.services.views import PinView
+from meterbridge.store.models import Customer
+from meterbridge.store.repos import configurations as configs
+from meterbridge.store.repos import customers
+
+Target = Literal["agreement", "addition"]
 
 
-@dataclass(frozen=True)
-class PinOutcome:
-    configuration: str
-    target: str
-    cw_id: int | None
-    checked: bool  # False: ConnectWise could not be asked; the pin is saved unchecked
-    message: str
-
-
-def _company_of(ctx: Context, tenant: str, configuration: str) -> tuple[str, int | None]:
-    with ctx.db.session() as session:
-        row = tenant_row(session, tenant)
-        config = configuration_row(session, row.id, configuration)
+def _company_of(scope: TenantScope, configuration: str) -> tuple[str, int | None]:
+    with scope.ctx.db.session() as session:
+        config = configuration_row(session, scope.id, configuration)
         customer = session.get(Customer, config.customer_id)
         assert customer is not None
-        link = session.scalar(select(Link).where(Link.customer_id == customer.id))
+        link = customers.link_of(session, customer.id)
         return customer.external_id, link.cw_company_id if link else None
+
+
+def _save(scope: TenantScope, configuration: str, cw_id: int | None, target: Target, actor: Actor) -> None:
+    with scope.ctx.db.session() as session:
+        config = configuration_row(session, scope.id, configuration)
+        configs.set_pin(session, scope.id, config.id, target, cw_id, by=str(actor), at=scope.ctx.clock())
+        audit(
+            session,
+            scope.ctx,
+            scope.id,
+            actor,
+            "pin.set",
+            {"configuration": configuration, "target": target, "id": cw_id},
+        )
 
 
 async def _check_agreement(cw: ConnectWiseClient, agreement_id: int, company: int | None, customer: str) -> str:
     found = await cw.agreements(F("id").eq(agreement_id))
     if not found:
         raise InvalidInput(
-            f"agreement {agreement_id} does not exist in ConnectWise: check the id (Finance > Agreements)"
+            f"agreement {agreement_id} does not exist in ConnectWise",
+            hint="check the id (Finance > Agreements)",
+            field="cw_id",
         )
     agreement = found[0]
     owner = agreement.company.id if agreement.company else None
     if company is not None and owner != company:
         raise InvalidInput(
             f"agreement {agreement_id} ({agreement.name}) belongs to company {owner}, not to company {company} that "
-            f"customer {customer} is linked to: pin one of its own agreements"
+            f"customer {customer} is linked to",
+            hint="pin one of its own agreements",
+            field="cw_id",
         )
     note = f"agreement {agreement_id} ({agreement.name})"
     if agreement.cancelled_flag:
@@ -62,8 +73,10 @@ async def _check_agreement(cw: ConnectWiseClient, agreement_id: int, company: in
 async def _check_addition(cw: ConnectWiseClient, addition_id: int, company: int | None, customer: str) -> str:
     if company is None:
         raise InvalidInput(
-            f"customer {customer} is not linked to a ConnectWise company, so its additions cannot be looked up: "
-            "link it first (`meterbridge companies link`)"
+            f"customer {customer} is not linked to a ConnectWise company, so its additions cannot be looked up",
+            hint="link it first",
+            action="companies.link",
+            field="customer",
         )
     for agreement in await cw.agreements_of_companies({company}):
         if agreement.id is None:
@@ -72,43 +85,41 @@ async def _check_addition(cw: ConnectWiseClient, addition_id: int, company: int 
             product = addition.product.identifier if addition.product else "?"
             return f"addition {addition_id} ({product}) on agreement {agreement.id}"
     raise InvalidInput(
-        f"addition {addition_id} is on none of the agreements of company {company} (customer {customer}): check the id"
+        f"addition {addition_id} is on none of the agreements of company {company} (customer {customer})",
+        hint="check the id",
+        field="cw_id",
     )
 
 
 async def set_pin(
-    ctx: Context,
-    tenant: str,
-    configuration: str,
-    cw_id: int | None,
-    *,
-    target: Literal["agreement", "addition"] = "agreement",
-    actor: str = "cli",
-) -> PinOutcome:
+    ctx: Context, tenant: str, configuration: str, cw_id: int | None, *, actor: Actor, target: Target = "agreement"
+) -> PinView:
     """Check the pinned agreement (or addition) in ConnectWise, then save the pin; None removes it."""
-    customer, company = _company_of(ctx, tenant, configuration)
+    scope = open_tenant(ctx, tenant)
+    customer, company = _company_of(scope, configuration)
+
+    def view(checked: bool, message: str) -> PinView:
+        return PinView(configuration=configuration, target=target, cw_id=cw_id, checked=checked, message=message)
+
     if cw_id is None:
-        pin(ctx, tenant, configuration, None, target=target, actor=actor)
-        return PinOutcome(configuration, target, None, True, f"{target} pin of {configuration} removed")
+        _save(scope, configuration, None, target, actor)
+        return view(True, f"{target} pin of {configuration} removed")
     if cw_id <= 0:
-        raise InvalidInput(f"{target}: {cw_id} is not a ConnectWise id (ids are positive)")
+        raise InvalidInput(f"{target}: {cw_id} is not a ConnectWise id (ids are positive)", field="cw_id")
     try:
-        async with ctx.client(load_settings(ctx, tenant)) as cw:
+        async with ctx.client(scope.connection()) as cw:
             if target == "agreement":
                 note = await _check_agreement(cw, cw_id, company, customer)
             else:
                 note = await _check_addition(cw, cw_id, company, customer)
     except CWNotFound:
-        raise InvalidInput(f"{target} {cw_id} does not exist in ConnectWise: check the id") from None
+        raise InvalidInput(f"{target} {cw_id} does not exist in ConnectWise: check the id", field="cw_id") from None
     except ConnectWiseError as error:
-        pin(ctx, tenant, configuration, cw_id, target=target, actor=actor)
-        return PinOutcome(
-            configuration,
-            target,
-            cw_id,
+        _save(scope, configuration, cw_id, target, actor)
+        return view(
             False,
             f"{target} {cw_id} pinned to {configuration} UNCHECKED: ConnectWise could not be asked ({error}); "
             "the next preview checks it",
         )
-    pin(ctx, tenant, configuration, cw_id, target=target, actor=actor)
-    return PinOutcome(configuration, target, cw_id, True, f"{note} pinned to {configuration}")
+    _save(scope, configuration, cw_id, target, actor)
+    return view(True, f"{note} pinned to {configuration}")

@@ -8,8 +8,8 @@ agreement's lines with the reason; the others are planned as usual. A line to a 
 that is missing or inactive is blocked (the doctor can create it), and so is the rest of its
 company, as it is for a configuration that cannot be billed.
 
-The period is checked first (``billing_period``): a month that has not started is refused, the
-current month is a provisional bill of the usage so far.
+The period is checked before (``TenantScope.billing_period``): a month that has not started is
+refused, the current month is a provisional bill of the usage so far.
 """
 
 from __future__ import annotations
@@ -19,21 +19,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.conditions import F, chunk_in
 from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.models import Addition, Agreement, CatalogItem
-from meterbridge.domain.errors import PeriodError
+from meterbridge.domain.billing import LineKey
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import ActualAddition, AgreementView, Plan, Target, plan
 from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Resolution, Rule, RuleError, resolve
 from meterbridge.domain.safety import Safety, judge
-from meterbridge.services.context import Context
 from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, load_inputs
-from meterbridge.services.errors import InvalidInput
-from meterbridge.services.tenants import tenant_row
+from meterbridge.services.scope import TenantScope
 
 
 @dataclass
@@ -49,6 +46,13 @@ class Built:
     outcomes: dict[str, str] = field(default_factory=dict)  # line key -> resolved, pinned, ambiguous, none, unlinked
     catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier (casefolded) -> item
     catalog_problems: dict[str, str] = field(default_factory=dict)  # identifier (casefolded) -> reason
+
+    def addition(self, addition_id: int) -> Addition:
+        for additions in self.additions.values():
+            for addition in additions:
+                if addition.id == addition_id:
+                    return addition
+        raise KeyError(addition_id)
 
     def problems(self) -> dict[str, list[str]]:
         merged: dict[str, list[str]] = defaultdict(list)
@@ -84,25 +88,6 @@ def agreement_view(agreement: Agreement) -> AgreementView:
         next_invoice=_day(agreement.next_invoice_date),
         prorate=bool(agreement.prorate_flag),
     )
-
-
-def billing_period(ctx: Context, tenant: str, text: str) -> tuple[Period, bool]:
-    """The period named, and whether it is still open (a provisional bill); a month that has not
-    started yet is refused."""
-    try:
-        period = Period.parse(text)
-    except PeriodError as error:
-        raise InvalidInput(f"period: {error}") from None
-    with ctx.db.session() as session:
-        zone = ZoneInfo(tenant_row(session, tenant).time_zone)
-    now = ctx.clock()
-    current = Period.containing(now, zone)
-    if period > current:
-        raise InvalidInput(
-            f"period: {period} has not started yet (it is {now.astimezone(zone):%Y-%m-%d %H:%M} in {zone.key}); "
-            f"the latest period is {current}, billed provisionally until it ends"
-        )
-    return period, period == current
 
 
 async def read_catalog(cw: ConnectWiseClient, identifiers: set[str]) -> dict[str, CatalogItem]:
@@ -193,18 +178,17 @@ async def read_additions(
 
 
 async def build_plan(
-    ctx: Context,
-    tenant: str,
+    scope: TenantScope,
     period: Period,
     cw: ConnectWiseClient,
     *,
     only: frozenset[str] | None = None,
     provisional: bool = False,
 ) -> Built:
-    with ctx.db.session() as session:
-        inputs = load_inputs(session, tenant, period, only=only)
-    scope = frozenset(c.external_id for c in inputs.customers.values() if c.push_enabled)
-    company_ids = {c.cw_company_id for c in inputs.customers.values() if c.external_id in scope and c.cw_company_id}
+    with scope.ctx.db.session() as session:
+        inputs = load_inputs(session, scope, period, only=only)
+    in_scope = frozenset(c.external_id for c in inputs.customers.values() if c.push_enabled)
+    company_ids = {c.cw_company_id for c in inputs.customers.values() if c.external_id in in_scope and c.cw_company_id}
     agreements = await cw.agreements_of_companies(company_ids)
     by_company: dict[int, list[Agreement]] = defaultdict(list)
     for agreement in agreements:
@@ -222,12 +206,14 @@ async def build_plan(
         chosen[key], outcomes[key] = _choose_agreement(configured, inputs, by_company, rules)
 
     owned_agreements = {
-        identity.agreement_id for identity in inputs.identities.values() if identity.line_key.split("/")[0] in scope
+        identity.agreement_id
+        for identity in inputs.identities.values()
+        if LineKey.parse(identity.line_key).customer in in_scope
     }
     wanted = {a.id for a in chosen.values() if isinstance(a, Agreement) and a.id is not None} | owned_agreements
     additions, failed = await read_additions(cw, wanted)
 
-    built = Built(inputs, None, None, scope, by_id, additions, outcomes=outcomes, catalog=catalog)  # type: ignore[arg-type]
+    built = Built(inputs, None, None, in_scope, by_id, additions, outcomes=outcomes, catalog=catalog)  # type: ignore[arg-type]
     owned_keys = {identity.line_key for identity in inputs.identities.values()}
     targets = []
     for configured in inputs.lines:
@@ -260,9 +246,9 @@ async def build_plan(
         bill_start_policy=settings.bill_start_policy,
         invoiced_policy=settings.invoiced_policy,
         drift_policy=settings.drift_policy,
-        scope_customers=scope,
+        scope_customers=in_scope,
         catalog_problems=built.catalog_problems,
-        held_customers={c: "; ".join(errors) for c, errors in inputs.configuration_errors.items() if c in scope},
+        held_customers={c: "; ".join(errors) for c, errors in inputs.configuration_errors.items() if c in in_scope},
         provisional=provisional,
     )
     built.safety = judge(built.plan, settings.thresholds())

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from meterbridge.domain.money import ZERO
 from meterbridge.domain.plan import Change, ChangeKind, Plan
+from meterbridge.services.views import CompanyResult, CompanyStatus, Totals, WriteCounts
 
 
 @dataclass
@@ -29,34 +29,34 @@ class Applied:
         self.failed.setdefault(customer, []).append((key, reason))
 
 
-def _entry(companies: dict[str, dict[str, Any]], customer: str) -> dict[str, Any]:
-    return companies.setdefault(customer, {"status": "ok", "writes": 0, "reasons": [], "landed": [], "failed": []})
-
-
 def company_results(
     plan: Plan, problems: dict[str, list[str]], applied: Applied | None = None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, CompanyResult]:
     """Per customer: status, writes planned, reasons, and after a push the lines that landed and those that did not."""
-    companies: dict[str, dict[str, Any]] = {}
+    companies: dict[str, CompanyResult] = {}
+
+    def entry(customer: str) -> CompanyResult:
+        return companies.setdefault(customer, CompanyResult(reasons=[], landed=[], failed=[]))
+
     for change in plan.changes:
-        entry = _entry(companies, change.customer)
+        result = entry(change.customer)
         if change.kind is ChangeKind.BLOCKED:
-            entry["status"] = "blocked"
-            entry["reasons"].append(f"{change.cw_product}: {change.reason}")
+            result.status = CompanyStatus.BLOCKED
+            result.reasons.append(f"{change.cw_product}: {change.reason}")
         elif change.is_write:
-            entry["writes"] += 1
+            result.writes += 1
     for customer, reasons in problems.items():
-        entry = _entry(companies, customer)
-        entry["status"] = "blocked"
-        entry["reasons"].extend(r for r in reasons if r not in entry["reasons"])
+        result = entry(customer)
+        result.status = CompanyStatus.BLOCKED
+        result.reasons.extend(r for r in reasons if r not in result.reasons)
     if applied is not None:
         for customer, keys in applied.landed.items():
-            _entry(companies, customer)["landed"] = keys
+            entry(customer).landed = keys
         for customer, failures in applied.failed.items():
-            entry = _entry(companies, customer)
-            entry["failed"] = [key for key, _ in failures]
-            entry["reasons"].extend(reason for _, reason in failures)
-            entry["status"] = "partial" if entry["landed"] else "failed"
+            result = entry(customer)
+            result.failed = [key for key, _ in failures]
+            result.reasons.extend(reason for _, reason in failures)
+            result.status = CompanyStatus.PARTIAL if result.landed else CompanyStatus.FAILED
     return dict(sorted(companies.items()))
 
 
@@ -68,21 +68,21 @@ def _after(change: Change) -> Decimal:
     return change.new_amount
 
 
-def totals(plan: Plan, companies: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Companies by status, writes by kind, and what the invoices charge before and after (billed amounts)."""
+def totals(plan: Plan, companies: dict[str, CompanyResult]) -> Totals:
+    """Companies by status, writes, and what the invoices charge before and after (billed amounts)."""
     by_status: dict[str, int] = {}
-    for entry in companies.values():
-        by_status[entry["status"]] = by_status.get(entry["status"], 0) + 1
+    for result in companies.values():
+        by_status[result.status.value] = by_status.get(result.status.value, 0) + 1
     before = sum((c.old_amount for c in plan.changes), ZERO)
     after = sum((_after(c) for c in plan.changes), ZERO)
-    return {
-        "companies": dict(sorted(by_status.items())),
-        "writes": {
-            "planned": len(plan.writes),
-            "landed": sum(len(e["landed"]) for e in companies.values()),
-            "failed": sum(len(e["failed"]) for e in companies.values()),
-        },
-        "billed_before": before,
-        "billed_after": after,
-        "billed_change": after - before,
-    }
+    return Totals(
+        companies=dict(sorted(by_status.items())),
+        writes=WriteCounts(
+            planned=len(plan.writes),
+            landed=sum(len(r.landed) for r in companies.values()),
+            failed=sum(len(r.failed) for r in companies.values()),
+        ),
+        billed_before=before,
+        billed_after=after,
+        billed_change=after - before,
+    )

@@ -1,53 +1,50 @@
-"""Runs (previews and pushes) and their plan items: stored as they happen, listed and shown later."""
+"""Runs (previews, pushes, Backup Stats) and their plan items: stored as they happen, listed and shown later."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from meterbridge.connectwise.stats import CallStats
 from meterbridge.domain.plan import Plan
+from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
 from meterbridge.services.errors import NotFound
-from meterbridge.services.records import change_payload
-from meterbridge.services.tenants import tenant_row
-from meterbridge.store.models import JournalEntry, PlanItem, Run
+from meterbridge.services.scope import tenant_row
+from meterbridge.services.views import ChangeView, PlanItemView, RunDetail, RunKind, RunStatus, RunView
+from meterbridge.store.models import PlanItem, Run
+from meterbridge.store.repos import runs
 
 
-def start_run(ctx: Context, tenant_id: int, period: str, kind: str, *, trigger: str, started_by: str) -> int:
+def start_run(ctx: Context, tenant_id: int, period: str, kind: RunKind, *, actor: Actor) -> int:
     with ctx.db.session() as session:
-        run = Run(
-            tenant_id=tenant_id,
+        return runs.add(
+            session,
+            tenant_id,
             period=period,
-            kind=kind,
-            trigger=trigger,
-            started_by=started_by,
-            started_at=ctx.clock(),
-            status="running",
-            summary={},
-            calls={},
+            kind=kind.value,
+            trigger=actor.trigger,
+            started_by=str(actor),
+            at=ctx.clock(),
         )
-        session.add(run)
-        session.flush()
-        return run.id
 
 
 def store_plan(session: Session, run_id: int, plan: Plan) -> None:
-    session.add_all(
-        PlanItem(
-            run_id=run_id,
-            position=position,
-            line_key=change.key,
-            kind=change.kind.value,
-            customer=change.customer,
-            payload=change_payload(change),
-            status=None,
-        )
-        for position, change in enumerate(plan.changes)
+    runs.add_items(
+        session,
+        (
+            PlanItem(
+                run_id=run_id,
+                position=position,
+                line_key=change.key,
+                kind=change.kind.value,
+                customer=change.customer,
+                payload=ChangeView.of(change).json_data(),
+                status=None,
+            )
+            for position, change in enumerate(plan.changes)
+        ),
     )
 
 
@@ -69,21 +66,21 @@ def finish_run(
     ctx: Context,
     run_id: int,
     *,
-    status: str,
+    status: RunStatus,
     summary: dict[str, Any],
     stats: CallStats | None = None,
     checksum: str | None = None,
     verdict: str | None = None,
 ) -> None:
+    values: dict[str, Any] = {"status": status.value, "summary": summary, "finished_at": ctx.clock()}
+    if stats is not None:
+        values["calls"] = calls_of(stats)
+    if checksum is not None:
+        values["checksum"] = checksum
+    if verdict is not None:
+        values["verdict"] = verdict
     with ctx.db.session() as session:
-        values: dict[str, Any] = {"status": status, "summary": summary, "finished_at": ctx.clock()}
-        if stats is not None:
-            values["calls"] = calls_of(stats)
-        if checksum is not None:
-            values["checksum"] = checksum
-        if verdict is not None:
-            values["verdict"] = verdict
-        session.execute(update(Run).where(Run.id == run_id).values(**values))
+        runs.finish(session, run_id, values)
 
 
 def mark_interrupted(ctx: Context, tenant_id: int, by_run: int) -> list[int]:
@@ -91,25 +88,10 @@ def mark_interrupted(ctx: Context, tenant_id: int, by_run: int) -> list[int]:
     interrupted, with what their journal says they wrote. Called by the holder of the tenant's
     lease, so no other such run can still be going. Returns their ids."""
     with ctx.db.session() as session:
-        dead = list(
-            session.scalars(
-                select(Run).where(
-                    Run.tenant_id == tenant_id,
-                    Run.kind.in_(("push", "stats")),
-                    Run.status == "running",
-                    Run.id != by_run,
-                )
-            )
-        )
+        dead = runs.left_running(session, tenant_id, (RunKind.PUSH.value, RunKind.STATS.value), but=by_run)
         for run in dead:
-            entries = session.execute(
-                select(JournalEntry.addition_id.is_not(None), JournalEntry.result.is_(None), func.count())
-                .where(JournalEntry.run_id == run.id)
-                .group_by(JournalEntry.addition_id.is_not(None), JournalEntry.result.is_(None))
-            ).all()
-            landed = sum(n for wrote, _, n in entries if wrote)
-            unsettled = sum(n for wrote, open_, n in entries if not wrote and open_)
-            run.status = "interrupted"
+            landed, unsettled = runs.journal_counts(session, run.id)
+            run.status = RunStatus.INTERRUPTED.value
             run.finished_at = ctx.clock()
             run.summary = {
                 **(run.summary or {}),
@@ -122,81 +104,44 @@ def approved_writes(ctx: Context, tenant_id: int, period: str, checksum: str) ->
     """The digests of the writes of the newest run of ``period`` whose plan has ``checksum``
     (None: no such plan was ever made)."""
     with ctx.db.session() as session:
-        run_id = session.scalar(
-            select(Run.id)
-            .where(Run.tenant_id == tenant_id, Run.period == period, Run.checksum == checksum)
-            .order_by(Run.id.desc())
-            .limit(1)
-        )
+        run_id = runs.newest_with_checksum(session, tenant_id, period, checksum)
         if run_id is None:
             return None
-        items = session.scalars(
-            select(PlanItem).where(PlanItem.run_id == run_id, PlanItem.kind.in_(("create", "update", "cancel")))
-        )
+        items = runs.items(session, run_id, writes_only=True)
         return {str(item.payload["digest"]) for item in items if "digest" in item.payload}
-
-
-@dataclass(frozen=True)
-class RunView:
-    id: int
-    period: str
-    kind: str
-    trigger: str
-    started_by: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    checksum: str | None
-    verdict: str | None
-    summary: dict[str, Any]
-    calls: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "period": self.period,
-            "kind": self.kind,
-            "trigger": self.trigger,
-            "started_by": self.started_by,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "status": self.status,
-            "checksum": self.checksum,
-            "verdict": self.verdict,
-            "summary": self.summary,
-            "calls": self.calls,
-        }
 
 
 def _view(run: Run) -> RunView:
     return RunView(
-        run.id,
-        run.period,
-        run.kind,
-        run.trigger,
-        run.started_by,
-        run.started_at,
-        run.finished_at,
-        run.status,
-        run.checksum,
-        run.verdict,
-        dict(run.summary or {}),
-        dict(run.calls or {}),
+        id=run.id,
+        period=run.period,
+        kind=RunKind(run.kind),
+        trigger=run.trigger,
+        started_by=run.started_by,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        status=RunStatus(run.status),
+        checksum=run.checksum,
+        verdict=run.verdict,
+        summary=dict(run.summary or {}),
+        calls=dict(run.calls or {}),
     )
 
 
 def list_runs(ctx: Context, tenant: str, *, limit: int = 20) -> list[RunView]:
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        runs = session.scalars(select(Run).where(Run.tenant_id == row.id).order_by(Run.id.desc()).limit(limit))
-        return [_view(run) for run in runs]
+        return [_view(run) for run in runs.newest(session, row.id, limit=limit)]
 
 
-def show_run(ctx: Context, tenant: str, run_id: int) -> tuple[RunView, list[dict[str, Any]]]:
+def show_run(ctx: Context, tenant: str, run_id: int) -> RunDetail:
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        run = session.scalar(select(Run).where(Run.tenant_id == row.id, Run.id == run_id))
+        run = runs.get(session, row.id, run_id)
         if run is None:
-            raise NotFound(f"run {run_id} does not exist: `meterbridge runs list` shows the runs")
-        items = session.scalars(select(PlanItem).where(PlanItem.run_id == run_id).order_by(PlanItem.position))
-        return _view(run), [{**item.payload, "status": item.status, "error": item.error} for item in items]
+            raise NotFound(f"run {run_id} does not exist", hint="list the runs to see them", field="run")
+        items = [
+            PlanItemView.model_validate({**item.payload, "status": item.status, "error": item.error})
+            for item in runs.items(session, run_id)
+        ]
+        return RunDetail(**_view(run).model_dump(), items=items)

@@ -1,0 +1,49 @@
+"""The root of the command line: global options, and the state every command gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from meterbridge.cli.render import Injected, State
+from meterbridge.settings import Settings
+
+app = typer.Typer(
+    name="meterbridge",
+    help="meterbridge: backup usage -> explained, never-twice billing in ConnectWise Manage.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")] = False,
+    tenant: Annotated[str | None, typer.Option(help="Tenant key (default: MBRIDGE_TENANT or 'default').")] = None,
+    home: Annotated[Path | None, typer.Option(help="Data directory (default: MBRIDGE_HOME or ./.meterbridge).")] = None,
+) -> None:
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        typer.echo(f"error: settings: {error}", err=True)
+        raise typer.Exit(2) from None
+    global_args: list[str] = []
+    if tenant:
+        settings.tenant = tenant
+        global_args += ["--tenant", tenant]
+    if home:
+        settings.home = home
+        global_args += ["--home", str(home)]
+    injected = ctx.obj if isinstance(ctx.obj, Injected) else None
+    ctx.obj = State(
+        settings,
+        as_json,
+        Console(stderr=as_json),
+        global_args=tuple(global_args),
+        clock=injected.clock if injected else None,
+    )

@@ -1,0 +1,139 @@
+"""ConnectWise companies, the links of customers to them, and customers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from meterbridge.cli.app import app
+from meterbridge.cli.render import fail, guarded, run, state
+from meterbridge.services import companies, customers
+from meterbridge.services.views import CustomerSaved, CustomerView, Imported, LinkReportView, LinkView
+
+companies_app = typer.Typer(help="ConnectWise companies and customer links.", no_args_is_help=True)
+app.add_typer(companies_app, name="companies")
+
+
+@companies_app.command("import")
+@guarded(Imported)
+def companies_import(ctx: typer.Context) -> None:
+    """Refresh the cache of ConnectWise companies."""
+    st = state(ctx)
+    view = run(companies.import_companies(st.context(), st.tenant, actor=st.actor))
+    st.out(view, lambda: st.console.print(f"{view.imported} ConnectWise companies imported"))
+
+
+@companies_app.command("link")
+@guarded(LinkReportView | LinkView)
+def companies_link(
+    ctx: typer.Context,
+    customer: Annotated[str | None, typer.Argument(help="Link this customer by hand...")] = None,
+    company: Annotated[str | None, typer.Argument(help="...to this company (identifier or id).")] = None,
+) -> None:
+    """Without arguments: link every unlinked customer by identifier, then exact name; show near matches."""
+    st = state(ctx)
+    if customer is not None:
+        if company is None:
+            fail(f"name the company to link to (identifier or id), or use `{st.command('companies', 'unlink')}`", 2)
+        linked = companies.set_link(st.context(), st.tenant, customer, company, actor=st.actor)
+        st.out(linked, lambda: st.console.print(f"{customer} linked to {linked.cw_identifier} ({linked.cw_id})"))
+        return
+    report = companies.link_customers(st.context(), st.tenant, actor=st.actor)
+
+    def human() -> None:
+        st.console.print(f"linked {len(report.linked)} customer(s) automatically")
+        for entry in report.linked:
+            st.console.print(f"  {entry.external_id} -> {entry.cw_identifier} (by {entry.how})")
+        if report.suggested:
+            table = Table("customer", "name", "suggestions (score)", title="near matches: link by hand")
+            for entry in report.suggested:
+                suggestions = ", ".join(f"{s.identifier} ({s.score:.2f})" for s in entry.suggestions)
+                table.add_row(entry.external_id, entry.name, suggestions)
+            st.console.print(table)
+        for entry in report.unmatched:
+            st.console.print(f"  [yellow]no match[/] {entry.external_id} ({entry.name})")
+
+    st.out(report, human)
+
+
+@companies_app.command("unlink")
+@guarded(LinkView)
+def companies_unlink(ctx: typer.Context, customer: str) -> None:
+    """Set a customer's link to "not set" (automatic linking leaves it so)."""
+    st = state(ctx)
+    view = companies.set_link(st.context(), st.tenant, customer, None, actor=st.actor)
+    st.out(view, lambda: st.console.print(f"{customer} unlinked"))
+
+
+@companies_app.command("list")
+@guarded(list[LinkView])
+def companies_list(ctx: typer.Context) -> None:
+    """Customers and the ConnectWise company each is linked to."""
+    st = state(ctx)
+    links = companies.list_links(st.context(), st.tenant)
+
+    def human() -> None:
+        table = Table("customer", "name", "company", "id", "how")
+        for link in links:
+            table.add_row(
+                link.external_id, link.name, link.cw_identifier or "-", str(link.cw_id or "-"), link.how or "-"
+            )
+        st.console.print(table)
+
+    st.out(links, human)
+
+
+customers_app = typer.Typer(help="Customers (the owners of usage).", no_args_is_help=True)
+app.add_typer(customers_app, name="customers")
+
+
+@customers_app.command("add")
+@guarded(CustomerSaved)
+def customers_add(
+    ctx: typer.Context,
+    external_id: str,
+    name: Annotated[str | None, typer.Argument(help="Its name (needed for a new customer).")] = None,
+    managed_id: Annotated[
+        str | None, typer.Option(help='ConnectWise Managed ID (digits) for Backup Stats; "" removes it.')
+    ] = None,
+    push_enabled: Annotated[
+        bool | None, typer.Option("--push/--no-push", help="Push this customer's billing (default for a new one).")
+    ] = None,
+) -> None:
+    """Add a customer, or change what is given of one (the rest is kept)."""
+    st = state(ctx)
+    view = customers.add_customer(
+        st.context(), st.tenant, external_id, name, managed_id=managed_id, push_enabled=push_enabled, actor=st.actor
+    )
+    st.out(
+        view,
+        lambda: st.console.print(
+            f"customer {external_id} ({view.name}) {'added' if view.created else 'updated'}: push "
+            f"{'enabled' if view.push_enabled else 'disabled'}, Managed ID {view.managed_id or '-'}"
+        ),
+    )
+
+
+@customers_app.command("list")
+@guarded(list[CustomerView])
+def customers_list(ctx: typer.Context) -> None:
+    """Customers: link, Managed ID, push enabled, configurations."""
+    st = state(ctx)
+    views = customers.list_customers(st.context(), st.tenant)
+
+    def human() -> None:
+        table = Table("customer", "name", "company", "Managed ID", "push", "configurations")
+        for v in views:
+            table.add_row(
+                v.external_id,
+                v.name,
+                f"{v.cw_identifier} ({v.cw_id})" if v.cw_id else "[yellow]not linked[/]",
+                v.managed_id or "-",
+                "yes" if v.push_enabled else "[yellow]disabled[/]",
+                str(v.configurations),
+            )
+        st.console.print(table)
+
+    st.out(views, human)

@@ -1,0 +1,92 @@
+"""A plan as people read it: each change with what it does, its reason, the money before and
+after, the safety verdict and the checksum; and the companies that need attention."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from meterbridge.cli.render import State
+from meterbridge.domain.billing import LineKey
+from meterbridge.services.views import ChangeView, CompanyStatus, RunOutcome
+
+
+def _what(st: State, change: ChangeView) -> str:
+    if change.kind == "create":
+        values = change.values
+        price = st.unit(values["unitPrice"]) if "unitPrice" in values else "the catalog price"
+        what = f"{values.get('quantity')} x {price} from {values.get('effectiveDate')}"
+        if "cancelledDate" in values:
+            what += f" to {values['cancelledDate']}"
+        return what
+    if change.fields:
+        return ", ".join(f"{f.field} {f.old} -> {f.new}" for f in change.fields)
+    return change.reason
+
+
+def _billed(st: State, change: ChangeView) -> str:
+    """What the line charges on the invoice, before -> after for an existing addition."""
+    if change.kind == "blocked":
+        return "-"
+    after = 0 if change.kind == "cancel" else change.new_amount
+    if change.addition_id is None:
+        return st.money(after)
+    return f"{st.money(change.old_amount)} -> {st.money(after)}"
+
+
+def print_plan(st: State, outcome: RunOutcome, details: bool) -> None:
+    table = Table(
+        "change", "customer", "ConnectWise product", "agreement", "what", "billed", title=f"plan for {outcome.period}"
+    )
+    for change in outcome.changes or []:
+        if change.kind == "noop" and not details:
+            continue
+        what = _what(st, change)
+        if change.is_write and change.reason:
+            what += f" ({change.reason})"
+        warnings = [*change.warnings, *(step.detail for step in change.explanation if step.warning)]
+        if warnings:
+            what += " [yellow](" + "; ".join(warnings) + ")[/]"
+        agreement = str(change.agreement_id or "-")
+        table.add_row(change.kind.value, change.customer, change.cw_product, agreement, what, _billed(st, change))
+        if details:
+            for line in change.explanation_lines():
+                table.add_row("", "", "", "", f"[dim]{line}[/]", "")
+    st.console.print(table)
+    counts = ", ".join(f"{n} {k}" for k, n in outcome.counts.items() if n)
+    st.console.print(f"{counts or 'nothing to do'}")
+    money = outcome.totals
+    sign = "+" if money.billed_change >= 0 else ""
+    st.console.print(
+        f"billed: {st.money(money.billed_before)} now -> {st.money(money.billed_after)} after this plan "
+        f"({sign}{st.money(money.billed_change)})"
+    )
+    if outcome.provisional:
+        st.console.print(
+            f"[yellow]{outcome.period} is not over: this is a provisional bill of the usage so far[/]; push "
+            f"{outcome.period} again after it ends"
+        )
+    verdict = "[green]apply[/]" if outcome.verdict == "apply" else "[yellow]hold for approval[/]"
+    st.console.print(f"safety: {verdict}")
+    for reason in outcome.safety_reasons:
+        st.console.print(f"  - {reason}")
+    st.console.print(f"checksum: [bold]{outcome.checksum}[/]  (run {outcome.run})", soft_wrap=True)
+
+
+def _line(key: str) -> str:
+    parsed = LineKey.parse(key)
+    return f"{parsed.configuration}/{parsed.cw_product}/{parsed.period}"
+
+
+def print_companies(st: State, outcome: RunOutcome) -> None:
+    troubled = {c: v for c, v in outcome.companies.items() if v.status is not CompanyStatus.OK}
+    if not troubled:
+        return
+    table = Table("customer", "status", "lines", "reasons", title="companies that need attention")
+    for customer, result in troubled.items():
+        lines = ""
+        if result.landed or result.failed:
+            lines = f"{len(result.landed)} landed, {len(result.failed)} not: " + ", ".join(
+                _line(key) for key in result.failed
+            )
+        table.add_row(customer, result.status.value, lines, "\n".join(result.reasons))
+    st.console.print(table)

@@ -1,0 +1,199 @@
+"""What every command shares: the state of one invocation, the renderer (tables or ``--json``
+of the service views), money as money, printed next steps that work as printed, and service
+errors as a message and an exit code (never a traceback).
+
+Exit codes, by the error's kind:
+
+* 0 done; 1 ConnectWise could not be reached, or the database failed;
+* 2 invalid input, something not found, a conflict, set-up missing (the message says which);
+* 3 a push held for approval (safety thresholds): review it and push with --checksum;
+* 4 a push finished, but some companies failed or are blocked (their reasons are listed);
+* 5 another push of the tenant holds the lease (nothing was written twice);
+* 6 the plan changed since the checksum was reviewed (nothing was written).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getpass
+import json
+import shlex
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from meterbridge import runtime
+from meterbridge.domain.money import format_money
+from meterbridge.services import tenants
+from meterbridge.services.actors import Actor
+from meterbridge.services.context import Clock, Context
+from meterbridge.services.errors import ErrorKind, ServiceError
+from meterbridge.settings import Settings
+
+T = TypeVar("T")
+
+EXIT_HELD = 3
+EXIT_PARTIAL = 4
+EXIT_CODES = {
+    ErrorKind.INVALID_INPUT: 2,
+    ErrorKind.NOT_FOUND: 2,
+    ErrorKind.CONFLICT: 2,
+    ErrorKind.NOT_CONFIGURED: 2,
+    ErrorKind.APPROVAL_NEEDED: 2,
+    ErrorKind.SECRETS: 2,
+    ErrorKind.HELD: EXIT_HELD,
+    ErrorKind.LEASE_HELD: 5,
+    ErrorKind.LEASE_LOST: 5,
+    ErrorKind.CHECKSUM_MISMATCH: 6,
+    ErrorKind.CONNECTWISE: 1,
+    ErrorKind.STORAGE: 1,
+}
+
+#: How the command line gets to the use case an error names (``ServiceError.action``).
+CLI_HINTS = {
+    "init": "run `{meterbridge} init` first",
+    "connection.set": "run `{meterbridge} connection set` first",
+    "companies.import": "run `{meterbridge} companies import`, or check the identifier",
+    "companies.link": "link it first (`{meterbridge} companies link`)",
+    "rules.set": "add it with `{meterbridge} rules set`",
+    "prices.places": "set --places {places} (up to 8), or round it yourself",
+    "push.wait": "wait for it (--wait SECONDS) or try again later",
+    "preview": "run `{meterbridge} preview --period {period}` and push its checksum with --checksum, or push what is "
+    "planned now with --force",
+    "demo.overwrite": "seed again with --overwrite to do so on purpose",
+}
+
+
+@dataclass(frozen=True)
+class Injected:
+    """What a program embedding the CLI passes in (``app(obj=Injected(...))``) instead of the
+    system's own: the clock (the tests run months and periods on a clock they control)."""
+
+    clock: Clock
+
+
+@dataclass
+class State:
+    settings: Settings
+    json: bool
+    console: Console
+    clock: Clock | None = None
+    global_args: tuple[str, ...] = ()  # --tenant/--home as given: a printed next step repeats them
+    _context: Context | None = None
+    _currency: str | None = field(default=None, repr=False)
+
+    def context(self, *, upgrade: bool = True) -> Context:
+        if self._context is None:
+            self._context = runtime.build_context(self.settings, clock=self.clock, upgrade=upgrade)
+        return self._context
+
+    @property
+    def tenant(self) -> str:
+        return self.settings.tenant
+
+    @property
+    def actor(self) -> Actor:
+        """Who this command acts as: MBRIDGE_ACTOR, else the login name."""
+        return Actor.user(self.settings.actor or _login())
+
+    @property
+    def currency(self) -> str:
+        if self._currency is None:
+            self._currency = tenants.show_settings(self.context(), self.tenant).currency
+        return self._currency
+
+    def money(self, amount: Any) -> str:
+        """An amount (cents) as money: $1,234.50."""
+        return format_money(Decimal(str(amount)), self.currency)
+
+    def unit(self, price: Any) -> str:
+        """A unit price as money, every decimal it carries: $0.093333."""
+        value = Decimal(str(price))
+        return f"{'-' if value < 0 else ''}{self.currency}{abs(value):f}"
+
+    def command(self, *words: str) -> str:
+        """A meterbridge command line that works as printed (global options included, values quoted)."""
+        return " ".join(shlex.quote(word) for word in ("meterbridge", *self.global_args, *words))
+
+    def out(self, data: BaseModel | list[Any], human: Callable[[], None]) -> None:
+        """``--json``: the view as JSON; otherwise the human rendering."""
+        if self.json:
+            payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else _dump_list(data)
+            typer.echo(_json(payload))
+        else:
+            human()
+
+
+def _dump_list(items: list[Any]) -> Any:
+    return [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in items]
+
+
+def _json(payload: Any) -> str:
+    return json.dumps(payload, indent=2)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def state(ctx: typer.Context) -> State:
+    value = ctx.obj
+    assert isinstance(value, State)
+    return value
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def error_text(st: State | None, error: ServiceError) -> str:
+    """The message, and what to do: the command line's own way when the error names a use case."""
+    template = CLI_HINTS.get(error.action or "")
+    if template is None:
+        return str(error)
+    words = st.command() if st is not None else "meterbridge"
+    params = {"meterbridge": words, **error.params}
+    try:
+        hint = template.format(**params)
+    except KeyError:
+        return str(error)
+    return f"{error.message}: {hint}"
+
+
+def guarded(emits: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A command that prints ``emits`` (a view type, or ``list[View]``) with ``--json``; service
+    errors (and failures below them) become a message and their exit code, never a traceback."""
+
+    def decorate(function: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            context = args[0] if args and isinstance(args[0], typer.Context) else kwargs.get("ctx")
+            st = context.obj if isinstance(context, typer.Context) and isinstance(context.obj, State) else None
+            try:
+                function(*args, **kwargs)
+            except typer.Exit:
+                raise
+            except Exception as error:
+                failure = runtime.as_service_error(error, st.settings if st else Settings())
+                if failure is None:
+                    raise
+                fail(error_text(st, failure), EXIT_CODES.get(failure.kind, 1))
+
+        wrapper.emits = emits  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

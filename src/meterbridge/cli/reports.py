@@ -1,0 +1,77 @@
+"""The doctor, the leak report and Backup Stats."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from meterbridge.cli.app import app
+from meterbridge.cli.render import EXIT_PARTIAL, guarded, run, state
+from meterbridge.services import basic_setup, doctor, leaks
+from meterbridge.services.views import FindingView, LeakView, StatsView
+
+
+@app.command("doctor")
+@guarded(list[FindingView])
+def doctor_command(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")],
+    create: Annotated[bool, typer.Option(help="Create missing catalog items and agreements.")] = False,
+) -> None:
+    """Check the ConnectWise side of the set-up (and fix what can be fixed with --create)."""
+    st = state(ctx)
+    diagnosis = run(doctor.diagnose(st.context(), st.tenant, period, create=create, actor=st.actor))
+
+    def human() -> None:
+        colours = {"ok": "green", "warning": "yellow", "error": "red"}
+        for f in diagnosis.findings:
+            mark = "fixed" if f.fixed else f.severity.value
+            st.console.print(f"[{colours[f.severity.value]}]{mark:>7}[/] {f.check}: {f.subject}: {f.message}")
+
+    st.out(diagnosis.findings, human)
+    if diagnosis.errors:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command("leaks")
+@guarded(list[LeakView])
+def leaks_command(
+    ctx: typer.Context, period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")]
+) -> None:
+    """Revenue leaks: usage with no billing line, billing lines with no usage."""
+    st = state(ctx)
+    report = run(leaks.revenue_leaks(st.context(), st.tenant, period))
+
+    def human() -> None:
+        table = Table("kind", "customer", "what", "detail", title=f"revenue leaks in {report.period}")
+        for leak in report.leaks:
+            table.add_row(leak.kind.value, leak.customer, leak.subject, leak.detail)
+        st.console.print(table if report.leaks else "no leaks found")
+
+    st.out(report.leaks, human)
+
+
+@app.command("backup-stats")
+@guarded(StatsView)
+def backup_stats(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")],
+    wait: Annotated[float, typer.Option(help="Seconds to wait for a running push.")] = 0.0,
+) -> None:
+    """Basic setup: publish Backup Stats configurations (billable GB, year, month) by Managed ID."""
+    st = state(ctx)
+    outcome = run(basic_setup.publish_backup_stats(st.context(), st.tenant, period, wait_seconds=wait, actor=st.actor))
+
+    def human() -> None:
+        st.console.print(
+            f"{len(outcome.created)} created, {len(outcome.updated)} updated, {len(outcome.unchanged)} unchanged, "
+            f"{len(outcome.skipped)} skipped, {len(outcome.failed)} failed"
+        )
+        for customer, reason in {**outcome.skipped, **outcome.failed}.items():
+            st.console.print(f"  {customer}: {reason}")
+
+    st.out(outcome, human)
+    if outcome.failed:
+        raise typer.Exit(EXIT_PARTIAL)

@@ -1,0 +1,92 @@
+"""The composition root: settings in, a Context out; and the one place failures below the
+services (the database, the key, ConnectWise) become service errors a front-end can show.
+
+The CLI, ``meterbridge serve`` and the workers all start here::
+
+    ctx = build_context(Settings())
+
+Tests build their own Context (a fake clock, cwsim through an ASGI transport) or pass those
+in here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx2
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from meterbridge.connectwise.errors import ConnectWiseError
+from meterbridge.services.context import Clock, Context, Sleep
+from meterbridge.services.errors import ConnectWiseFailed, SecretsFailed, ServiceError, StorageFailed
+from meterbridge.settings import Settings
+from meterbridge.store.database import Database
+from meterbridge.store.secrets import SecretBox, SecretKeyError
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_context(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    sleep: Sleep | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    upgrade: bool = True,
+) -> Context:
+    """Open the database (migrated to the newest schema unless ``upgrade`` is off) and the key
+    that seals ConnectWise private keys (created once, mode 0600, when no key is given)."""
+    try:
+        if settings.database_url is None or settings.key_file is None:
+            settings.home.mkdir(parents=True, exist_ok=True)
+        key = settings.secret_key
+        box = (
+            SecretBox(key.get_secret_value().encode("ascii"))
+            if key is not None
+            else SecretBox.from_key_file(settings.resolved_key_file)
+        )
+        db = Database(settings.resolved_database_url)
+        if upgrade and db.current_revision() != db.head_revision():
+            db.upgrade()
+    except BaseException as error:
+        failure = as_service_error(error, settings)
+        if failure is None:
+            raise
+        raise failure from None
+    context = Context(db=db, box=box, clock=clock or system_clock, transport=transport)
+    if sleep is not None:
+        context.sleep = sleep
+    return context
+
+
+def database_label(settings: Settings) -> str:
+    """The database URL without its password, for messages."""
+    try:
+        return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unreadable database URL)"
+
+
+def as_service_error(error: BaseException, settings: Settings) -> ServiceError | None:
+    """A failure below the services as the error a user can act on; None for anything else."""
+    if isinstance(error, ServiceError):
+        return error
+    if isinstance(error, SecretKeyError):
+        return SecretsFailed(str(error), field="secret_key")
+    if isinstance(error, ConnectWiseError):
+        return ConnectWiseFailed(f"ConnectWise: {error}")
+    if isinstance(error, OSError):
+        return StorageFailed(
+            f"{error.filename or 'the data directory'}: {error.strerror or error}",
+            hint="check that the data directory (MBRIDGE_HOME) exists and can be written",
+        )
+    if isinstance(error, SQLAlchemyError):
+        first = str(error).splitlines()[0] if str(error) else ""
+        return StorageFailed(
+            f"database {database_label(settings)}: {type(error).__name__}: {first}",
+            hint="check that the database is reachable and the settings name it (MBRIDGE_DATABASE_URL)",
+        )
+    return None

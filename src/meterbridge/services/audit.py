@@ -1,0 +1,29 @@
+"""The audit log: every change, who made it (the actor), when, and what it was."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from meterbridge.services.actors import Actor
+from meterbridge.services.context import Context
+from meterbridge.services.scope import tenant_row
+from meterbridge.services.views import AuditView
+from meterbridge.store.repos import tenants
+
+
+def audit(
+    session: Session, ctx: Context, tenant_id: int | None, actor: Actor, action: str, detail: dict[str, Any]
+) -> None:
+    tenants.audit(session, tenant_id, at=ctx.clock(), actor=str(actor), action=action, detail=detail)
+
+
+def list_audit(ctx: Context, tenant: str, *, limit: int = 100, before: int | None = None) -> list[AuditView]:
+    """The newest entries first; ``before`` pages back from an entry id."""
+    with ctx.db.session() as session:
+        row = tenant_row(session, tenant)
+        return [
+            AuditView(id=e.id, at=e.at, actor=e.actor, action=e.action, detail=dict(e.detail or {}))
+            for e in tenants.audit_entries(session, row.id, limit=limit, before=before)
+        ]

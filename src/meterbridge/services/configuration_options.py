@@ -1,0 +1,79 @@
+"""A billing configuration's options as stored (JSON) and as the billing core reads them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from meterbridge.domain.billing import BillingConfiguration, BillMode, DataMode, Strategy, ZeroPolicy
+from meterbridge.domain.description import DescriptionTemplate
+from meterbridge.domain.policies import BillStartPolicy, InvoicedPolicy
+from meterbridge.domain.pricing import Range
+from meterbridge.store.models import BillingConfigurationRow
+
+DEFAULT_AGREEMENT_RULE = "default-agreement"
+
+
+class RangeOption(BaseModel):
+    """A GB range; a price or cost left out comes from the product's price list."""
+
+    model_config = ConfigDict(extra="forbid")
+    up_to: Decimal | None = Field(default=None, gt=0)
+    cw_product: str = Field(min_length=1, max_length=75)
+    unit_price: Decimal | None = Field(default=None, ge=0)
+    unit_cost: Decimal | None = Field(default=None, ge=0)
+
+
+class ConfigurationOptions(BaseModel):
+    """What a configuration holds (JSON in the store); names match the billing core's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    products: list[str] = Field(min_length=1)
+    cw_product: str | None = Field(default=None, max_length=75)
+    ranges: list[RangeOption] = Field(default_factory=list)
+    bill_mode: BillMode = BillMode.BILLABLE
+    data_mode: DataMode = DataMode.AVERAGE
+    block_size: Decimal | None = None
+    included: Decimal = Field(default=Decimal(0), ge=0, decimal_places=2)
+    zero_policy: ZeroPolicy = ZeroPolicy.ZERO
+    strategy: Strategy = Strategy.RUNNING
+    description: str | None = Field(default=None, max_length=6000)  # a template; None: ConnectWise's
+    agreement_rule: str | None = None  # a rule's name; None: the tenant's "default-agreement" rule
+    addition_rule: str | None = None  # a rule's name: adopt an existing addition it picks
+    bill_start_policy: BillStartPolicy | None = None  # None: the tenant's
+    invoiced_policy: InvoicedPolicy | None = None  # None: the tenant's
+    allow_overlap: bool = False  # bill a product another configuration of the customer bills too
+
+    def stored(self) -> dict[str, Any]:
+        """As stored: the options set (defaults left out), the products always."""
+        data: dict[str, Any] = self.model_dump(mode="json", exclude_defaults=True)
+        data["products"] = list(self.products)
+        return data
+
+
+OPTION_NAMES = tuple(ConfigurationOptions.model_fields)
+
+
+def domain_configuration(row: BillingConfigurationRow, customer: str) -> BillingConfiguration:
+    options = ConfigurationOptions.model_validate(row.options)
+    return BillingConfiguration(
+        key=row.key,
+        customer=customer,
+        products=tuple(options.products),
+        cw_product=options.cw_product,
+        ranges=tuple(Range(r.up_to, r.cw_product, r.unit_price, r.unit_cost) for r in options.ranges),
+        bill_mode=options.bill_mode,
+        data_mode=options.data_mode,
+        block_size=options.block_size,
+        included=options.included,
+        zero_policy=options.zero_policy,
+        strategy=options.strategy,
+        description=DescriptionTemplate(options.description) if options.description else None,
+        agreement_rule=options.agreement_rule,
+        enabled=row.enabled,
+        bill_start_policy=options.bill_start_policy,
+        invoiced_policy=options.invoiced_policy,
+    )

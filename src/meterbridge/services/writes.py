@@ -1,0 +1,146 @@
+"""Applying a plan's writes to ConnectWise: company by company, each write through the journal.
+
+Companies run concurrently (within the client's rate limit and concurrency), a company's writes
+in order. Each write is intent -> write -> result in the journal; a write that fails fails its
+company with ConnectWise's reason and never stops the others. A POST whose answer was lost may
+have been applied: its intent stays open, and the next push verifies it before planning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from meterbridge.connectwise.client import ConnectWiseClient
+from meterbridge.connectwise.errors import ConnectWiseError, TemporaryError
+from meterbridge.connectwise.models import Addition
+from meterbridge.domain.periods import Period
+from meterbridge.domain.plan import Change, ChangeKind
+from meterbridge.services.context import Context
+from meterbridge.services.journal import Resumed, write_intent, write_result
+from meterbridge.services.lease import Held
+from meterbridge.services.planning import Built
+from meterbridge.services.results import Applied
+from meterbridge.services.views import jsonable
+from meterbridge.store.repos import runs
+
+Progress = Callable[[int, int], None]
+
+
+def _intent(change: Change, period: Period) -> tuple[str, dict[str, Any]]:
+    if change.kind is ChangeKind.CREATE:
+        values = dict(change.values)
+        intent = {**values, "agreementId": change.agreement_id, "product": change.cw_product, "period": str(period)}
+        return "create", jsonable(intent)
+    fields = {f.field: f.new for f in change.fields}
+    intent = {
+        "agreementId": change.agreement_id,
+        "additionId": change.addition_id,
+        "fields": fields,
+        "period": str(period),
+    }
+    return change.kind.value, jsonable(intent)
+
+
+def _create_body(change: Change) -> dict[str, Any]:
+    body = {k: v for k, v in change.values.items() if k != "product"}
+    body["product"] = {"identifier": change.cw_product}
+    return body
+
+
+async def _write(cw: ConnectWiseClient, change: Change) -> Addition:
+    assert change.agreement_id is not None
+    if change.kind is ChangeKind.CREATE:
+        return await cw.create_addition(change.agreement_id, _create_body(change))
+    assert change.addition_id is not None
+    fields: dict[str, Any] = {f.field: f.new for f in change.fields}  # a cancel: its cancelledDate
+    return await cw.update_addition(change.agreement_id, change.addition_id, fields)
+
+
+@dataclass
+class _Writer:
+    ctx: Context
+    cw: ConnectWiseClient
+    held: Held
+    run_id: int
+    period: Period
+    resumed: Resumed
+    progress: Progress | None
+    total: int
+    done: int = 0
+    applied: Applied = field(default_factory=Applied)
+
+    def _mark(self, position: int, status: str, error: str | None = None) -> None:
+        """A plan item's status when no journal result carries it (skipped, or a write that may have landed)."""
+        with self.ctx.db.session() as session:
+            runs.mark_item(session, self.run_id, position, status, error)
+
+    def _step(self, count: int = 1) -> None:
+        self.done += count
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    async def company(self, customer: str, changes: list[tuple[int, Change]]) -> None:
+        if customer in self.resumed.unverifiable:
+            reason = self.resumed.unverifiable[customer]
+            for position, change in changes:
+                self.applied.fail(customer, change.key, reason)
+                self._mark(position, "skipped", reason)
+            self._step(len(changes))
+            return
+        for position, change in changes:
+            await self._one(customer, position, change)
+            self._step()
+
+    async def _one(self, customer: str, position: int, change: Change) -> None:
+        action, intent = _intent(change, self.period)
+        entry = write_intent(self.ctx, self.held, self.run_id, position, change.key, action, intent)
+        try:
+            addition = await _write(self.cw, change)
+        except ConnectWiseError as error:
+            self.applied.fail(customer, change.key, f"{change.cw_product} ({change.kind.value}): {error}")
+            if isinstance(error, TemporaryError) and error.maybe_applied:
+                self._mark(position, "failed", str(error))  # the intent stays open: the next push verifies it
+            else:
+                failed = {"outcome": "failed", "error": str(error)}
+                write_result(self.ctx, self.held, entry, failed, item_status="failed")
+            return
+        self.applied.land(customer, change.key)
+        write_result(
+            self.ctx,
+            self.held,
+            entry,
+            {"outcome": "done", "addition_id": addition.id},
+            addition=addition,
+            line_key=change.key,
+            agreement_id=change.agreement_id,
+            item_status="done",
+            period=str(self.period) if change.kind is not ChangeKind.CANCEL else None,
+        )
+
+
+async def apply_writes(
+    ctx: Context,
+    cw: ConnectWiseClient,
+    held: Held,
+    run_id: int,
+    built: Built,
+    resumed: Resumed,
+    progress: Progress | None,
+) -> Applied:
+    per_customer: dict[str, list[tuple[int, Change]]] = defaultdict(list)
+    for position, change in enumerate(built.plan.changes):
+        if change.is_write:
+            per_customer[change.customer].append((position, change))
+    total = sum(len(v) for v in per_customer.values())
+    writer = _Writer(ctx, cw, held, run_id, built.plan.period, resumed, progress, total)
+    try:
+        async with asyncio.TaskGroup() as group:  # a lost lease cancels every company's task
+            for customer, changes in sorted(per_customer.items()):
+                group.create_task(writer.company(customer, changes))
+    except BaseExceptionGroup as errors:
+        raise errors.exceptions[0] from None
+    return writer.applied

@@ -1,0 +1,89 @@
+"""The tenant's lease on the context's clock and sleep: waiting, expiry, take-over and the fence,
+with no real time passing (the sleep moves the test's clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.fernet import Fernet
+from tests.support.actors import ACTOR
+from tests.support.clocks import FakeClock
+
+from meterbridge.services import tenants
+from meterbridge.services.context import Context
+from meterbridge.services.errors import LeaseHeld, LeaseLost
+from meterbridge.services.lease import acquire, holding
+from meterbridge.services.scope import open_tenant
+from meterbridge.store.database import Database
+from meterbridge.store.secrets import SecretBox
+
+
+class MovingSleep:
+    """A sleep that moves the clock instead of waiting, and remembers how long it slept."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.slept: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def ctx(database: Database) -> Context:
+    clock = FakeClock(datetime(2026, 11, 3, 9, tzinfo=UTC))
+    context = Context(db=database, box=SecretBox(Fernet.generate_key()), clock=clock)
+    context.sleep = MovingSleep(clock)
+    tenants.init_tenant(context, "acme", actor=ACTOR)
+    return context
+
+
+def test_a_second_holder_waits_on_the_contexts_sleep_then_is_refused(ctx: Context) -> None:
+    tenant = open_tenant(ctx, "acme").id
+    sleep = ctx.sleep
+    assert isinstance(sleep, MovingSleep)
+
+    async def scenario() -> None:
+        first = await acquire(ctx, tenant, seconds=60)
+        with pytest.raises(LeaseHeld, match="another push of this tenant is running") as refused:
+            await acquire(ctx, tenant, seconds=60, wait_seconds=1.0, poll_seconds=0.25)
+        assert refused.value.action == "push.wait"
+        assert sum(sleep.slept) == pytest.approx(1.0), "it waited one second of the test's clock"
+        first.release(ctx)
+
+    asyncio.run(scenario())
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_is_fenced(ctx: Context) -> None:
+    tenant = open_tenant(ctx, "acme").id
+
+    async def scenario() -> None:
+        stale = await acquire(ctx, tenant, seconds=60)
+        taker = await acquire(ctx, tenant, seconds=60, wait_seconds=120, poll_seconds=10)
+        assert taker.token == stale.token + 1
+        with pytest.raises(LeaseLost, match=f"fencing token {stale.token} is stale"):
+            stale.renew(ctx)
+        taker.release(ctx)
+
+    asyncio.run(scenario())
+
+
+def test_holding_renews_while_it_runs_and_releases_after(ctx: Context) -> None:
+    tenant = open_tenant(ctx, "acme").id
+    clock = ctx.clock
+    assert isinstance(clock, FakeClock)
+
+    async def scenario() -> None:
+        async with holding(ctx, tenant, seconds=60) as held:
+            for _ in range(10):  # five minutes of the test's clock, well past the lease's 60 seconds
+                await ctx.sleep(30)
+            with pytest.raises(LeaseHeld):  # not expired: the renewer kept it alive
+                await acquire(ctx, tenant, seconds=60)
+        again = await acquire(ctx, tenant, seconds=60)  # released: no waiting
+        assert again.token == held.token + 1
+
+    asyncio.run(scenario())
