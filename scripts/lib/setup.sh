@@ -30,16 +30,52 @@ ensure_venv() {
   fi
 }
 
-ensure_postgres() {
-  # PostgreSQL on 127.0.0.1:5432 (trust auth); start the local cluster if it is not answering.
-  if .venv/bin/python - <<'PY' 2>/dev/null; then return 0; fi
+pg_answers() {
+  .venv/bin/python - <<'PY' 2>/dev/null
 import socket, sys
 with socket.socket() as s:
     s.settimeout(1)
     sys.exit(s.connect_ex(("127.0.0.1", 5432)))
 PY
+}
+
+install_postgres() {
+  # A fresh Debian machine: PostgreSQL from the Debian packages, trust auth on loopback for the
+  # tests' user postgres, and the database "test" they connect to first.
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: PostgreSQL is not installed; install it (Debian: apt-get install postgresql) or run as root" >&2
+    return 0
+  fi
+  echo "setup: installing PostgreSQL from the Debian packages" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+  local version hba
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  {
+    echo "local all all trust"
+    echo "host all all 127.0.0.1/32 trust"
+    echo "host all all ::1/128 trust"
+  } > "$hba"
+}
+
+ensure_postgres() {
+  # PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth, database test): installed when the
+  # machine has none, started when it is not answering.
+  if pg_answers; then return 0; fi
+  if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ ! -d /etc/postgresql ] || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    install_postgres
+  fi
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     echo "setup: starting PostgreSQL" >&2
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start >&2 || true
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start >&2 || true
+    for _ in $(seq 1 30); do
+      if pg_answers; then break; fi
+      sleep 1
+    done
+    if pg_answers && command -v psql >/dev/null 2>&1; then
+      psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null |
+        grep -q 1 || psql -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE test" >&2 || true
+    fi
   fi
 }
