@@ -31,10 +31,25 @@ import httpx2
 from cryptography.fernet import Fernet
 
 from cwsim_process import cwsim_server
-from meterbridge.services import catalog, companies, configurations, connections, push, runs, tenants, usage
+from meterbridge.services import (
+    companies,
+    configurations,
+    connections,
+    customers,
+    prices,
+    products,
+    push,
+    rules,
+    runs,
+    tenants,
+    usage,
+)
+from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
 from meterbridge.store.database import Database
 from meterbridge.store.secrets import SecretBox
+
+ACTOR = Actor.user("bench")
 
 PERIOD = "2026-10"
 HEADERS = {"clientId": "bench", "Accept": "application/vnd.connectwise.com+json; version=2026.4"}
@@ -119,25 +134,29 @@ def baseline(base: str, customers: int) -> tuple[int, float]:
     return calls, time.perf_counter() - started
 
 
-def set_up(ctx: Context, base: str, customers: int) -> None:
+def set_up(ctx: Context, base: str, count: int) -> None:
     t = tenants.DEFAULT_TENANT
-    tenants.init_tenant(ctx, t)
-    tenants.update_settings(ctx, t, {"rate_limit_per_minute": 950, "max_concurrency": 8})
+    tenants.init_tenant(ctx, t, actor=ACTOR)
+    tenants.update_settings(ctx, t, {"rate_limit_per_minute": 950, "max_concurrency": 8}, actor=ACTOR)
     connections.set_connection(
-        ctx, t, site=base, company_id="sim", public_key="simpub", private_key="simpriv", client_id="bench"
+        ctx, t, site=base, company_id="sim", public_key="simpub", private_key="simpriv", client_id="bench", actor=ACTOR
     )
-    asyncio.run(companies.import_companies(ctx, t))
-    catalog.save_product(ctx, t, "storage", kind="storage", unit="GB", basis="max", cw_product="BACKUP-STORAGE-GB")
-    catalog.set_price(ctx, t, "storage", unit_price="0.10")
-    configurations.save_rule(ctx, t, "default-agreement", 'type/name = "Backup Services"')
+    asyncio.run(companies.import_companies(ctx, t, actor=ACTOR))
+    products.save_product(
+        ctx, t, "storage", kind="storage", unit="GB", basis="max", cw_product="BACKUP-STORAGE-GB", actor=ACTOR
+    )
+    prices.set_price(ctx, t, "storage", unit_price="0.10", actor=ACTOR)
+    rules.save_rule(ctx, t, "default-agreement", 'type/name = "Backup Services"', actor=ACTOR)
     at = usage.parse_time("at", "2026-10-20T00:00:00Z")
     samples = []
-    for i in range(1, customers + 1):
-        companies.add_customer(ctx, t, f"C{i:05d}", f"Company {i:05d}")
-        configurations.save_configuration(ctx, t, f"C{i:05d}", f"C{i:05d}-storage", {"products": ["storage"]})
+    for i in range(1, count + 1):
+        customers.add_customer(ctx, t, f"C{i:05d}", f"Company {i:05d}", actor=ACTOR)
+        configurations.save_configuration(
+            ctx, t, f"C{i:05d}", f"C{i:05d}-storage", {"products": ["storage"]}, actor=ACTOR
+        )
         samples.append(usage.Sample(f"C{i:05d}", "storage", at, quantity(i), "GB"))
-    usage.store_samples(ctx, t, samples, source="bench")
-    companies.link_customers(ctx, t)
+    usage.store_samples(ctx, t, samples, source="bench", actor=ACTOR)
+    companies.link_customers(ctx, t, actor=ACTOR)
 
 
 def meterbridge_push(base: str, customers: int, workdir: Path) -> tuple[int, float, dict[str, Any]]:
@@ -146,7 +165,7 @@ def meterbridge_push(base: str, customers: int, workdir: Path) -> tuple[int, flo
     ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: datetime.now(UTC))
     set_up(ctx, base, customers)
     started = time.perf_counter()
-    outcome = asyncio.run(push.push(ctx, "default", PERIOD, force=True))
+    outcome = asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
     seconds = time.perf_counter() - started
     assert outcome.status == "done", outcome.summary()
     assert outcome.counts["create"] == customers

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     key_file: Path | None = None
     tenant: str = "default"
     actor: str | None = None  # who the CLI acts as in the audit log and run history (default: the login name)
+    secure_cookies: bool = True  # the console's session cookie is Secure (browsers accept it on http://localhost)
 
     @property
     def resolved_database_url(self) -> str:

@@ -169,7 +169,10 @@ def test_a_missing_catalog_item_blocks_the_company_until_the_doctor_creates_it(c
     cli("push", "--period", "2026-10", "--force", code=4)
     assert cli.additions() == [], "nothing of the company lands while one of its lines cannot"
 
-    doctor = printed(reasons["BACKUP-ARCHIVE-GB"], "or run `")[: -0 or None]
+    assert "or let the doctor create it" in reasons["BACKUP-ARCHIVE-GB"]
+    [archive] = [c for c in of(preview, "C1") if c["cw_product"] == "BACKUP-ARCHIVE-GB"]
+    assert (archive["action"], archive["params"]) == ("doctor.create", {"period": "2026-10"})
+    doctor = printed(cli("preview", "--period", "2026-10"), "to unblock: run `")
     cli(*[word.rstrip("`") for word in doctor])
     cli("push", "--period", "2026-10", "--force")
     assert sorted((a["product"]["identifier"], amount(a["quantity"])) for a in cli.additions()) == [

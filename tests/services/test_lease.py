@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy.exc import OperationalError
 from tests.support.actors import ACTOR
 from tests.support.clocks import FakeClock
 
 from meterbridge.services import tenants
 from meterbridge.services.context import Context
 from meterbridge.services.errors import LeaseHeld, LeaseLost
-from meterbridge.services.lease import acquire, holding
+from meterbridge.services.lease import Held, acquire, holding
 from meterbridge.services.scope import open_tenant
 from meterbridge.store.database import Database
 from meterbridge.store.secrets import SecretBox
@@ -87,3 +88,33 @@ def test_holding_renews_while_it_runs_and_releases_after(ctx: Context) -> None:
         assert again.token == held.token + 1
 
     asyncio.run(scenario())
+
+
+def test_a_renewal_that_fails_for_a_moment_neither_stops_renewing_nor_keeps_the_lease(ctx: Context) -> None:
+    tenant = open_tenant(ctx, "acme").id
+    calls = {"n": 0}
+    renew = Held.renew
+
+    def flaky(self: Held, context: Context) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("UPDATE leases", {}, Exception("database is locked"))
+        renew(self, context)
+
+    async def scenario() -> str:
+        async with holding(ctx, tenant, seconds=60) as held:
+            held_type = type(held)
+            held_type.renew = flaky  # type: ignore[method-assign]
+            try:
+                for _ in range(10):
+                    await ctx.sleep(30)
+                with pytest.raises(LeaseHeld):  # renewed after the failure: still held
+                    await acquire(ctx, tenant, seconds=60)
+            finally:
+                held_type.renew = renew  # type: ignore[method-assign]
+        again = await acquire(ctx, tenant, seconds=60)  # and released at the end, as always
+        again.release(ctx)
+        return "done"
+
+    assert asyncio.run(scenario()) == "done"
+    assert calls["n"] > 1

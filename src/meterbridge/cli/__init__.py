@@ -2,7 +2,20 @@
 group, one renderer (``render.py``) for tables, ``--json`` of the service views, money, next
 steps and exit codes."""
 
-from meterbridge.cli import billing, catalog, companies, configurations, connection, demo, reports, runs, setup, usage
+from meterbridge.cli import (
+    accounts,
+    billing,
+    catalog,
+    companies,
+    configurations,
+    connection,
+    demo,
+    reports,
+    runs,
+    serve,
+    setup,
+    usage,
+)
 from meterbridge.cli.app import app
 from meterbridge.cli.render import EXIT_HELD, EXIT_PARTIAL, Injected
 
@@ -10,6 +23,7 @@ __all__ = [
     "EXIT_HELD",
     "EXIT_PARTIAL",
     "Injected",
+    "accounts",
     "app",
     "billing",
     "catalog",
@@ -20,6 +34,7 @@ __all__ = [
     "entry",
     "reports",
     "runs",
+    "serve",
     "setup",
     "usage",
 ]

@@ -39,7 +39,7 @@ def preview(
     def human() -> None:
         print_plan(st, view, details)
         print_companies(st, view)
-        if outcome.built.plan.writes:
+        if view.totals.writes.planned:
             apply = st.command("push", "--period", view.period, *_scope(customer), "--checksum", view.checksum)
             st.console.print(f"apply it: {apply}", soft_wrap=True)
         else:

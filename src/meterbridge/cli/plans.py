@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from meterbridge.cli.render import State
+from meterbridge.cli.render import State, cli_hint
 from meterbridge.domain.billing import LineKey
 from meterbridge.services.views import ChangeView, CompanyStatus, RunOutcome
 
@@ -52,6 +52,9 @@ def print_plan(st: State, outcome: RunOutcome, details: bool) -> None:
             for line in change.explanation_lines():
                 table.add_row("", "", "", "", f"[dim]{line}[/]", "")
     st.console.print(table)
+    hints = {cli_hint(st, c.action, c.params) for c in outcome.changes or [] if c.kind == "blocked" and c.action}
+    for hint in sorted(h for h in hints if h):
+        st.console.print(f"to unblock: {hint}", soft_wrap=True)
     counts = ", ".join(f"{n} {k}" for k, n in outcome.counts.items() if n)
     st.console.print(f"{counts or 'nothing to do'}")
     money = outcome.totals

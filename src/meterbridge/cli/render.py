@@ -43,6 +43,9 @@ EXIT_PARTIAL = 4
 EXIT_CODES = {
     ErrorKind.INVALID_INPUT: 2,
     ErrorKind.NOT_FOUND: 2,
+    ErrorKind.UNAUTHORIZED: 2,
+    ErrorKind.FORBIDDEN: 2,
+    ErrorKind.RATE_LIMITED: 2,
     ErrorKind.CONFLICT: 2,
     ErrorKind.NOT_CONFIGURED: 2,
     ErrorKind.APPROVAL_NEEDED: 2,
@@ -60,12 +63,15 @@ CLI_HINTS = {
     "init": "run `{meterbridge} init` first",
     "connection.set": "run `{meterbridge} connection set` first",
     "companies.import": "run `{meterbridge} companies import`, or check the identifier",
-    "companies.link": "link it first (`{meterbridge} companies link`)",
-    "rules.set": "add it with `{meterbridge} rules set`",
+    "companies.link": "link it with `{meterbridge} companies link {customer} COMPANY`",
+    "rules.set": "add it with `{meterbridge} rules set {name} 'CONDITIONS'`",
+    "doctor.create": "run `{meterbridge} doctor --period {period} --create`",
     "prices.places": "set --places {places} (up to 8), or round it yourself",
     "push.wait": "wait for it (--wait SECONDS) or try again later",
-    "preview": "run `{meterbridge} preview --period {period}` and push its checksum with --checksum, or push what is "
-    "planned now with --force",
+    "preview": "review it first with `{meterbridge} preview --period {period}{scope}` and push its checksum with "
+    "--checksum, or push what is planned now with --force",
+    "preview.again": "preview again with `{meterbridge} preview --period {period}{scope}` (run {run} holds the new "
+    "plan) and push the new checksum",
     "demo.overwrite": "seed again with --overwrite to do so on purpose",
 }
 
@@ -160,18 +166,23 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def cli_hint(st: State | None, action: str | None, params: dict[str, str]) -> str | None:
+    """The command line's way to the use case an error, a blocked line or a finding names."""
+    template = CLI_HINTS.get(action or "")
+    if template is None:
+        return None
+    words = st.command() if st is not None else "meterbridge"
+    scope = "".join(f" --customer {shlex.quote(c)}" for c in params.get("customers", "").split(",") if c)
+    try:
+        return template.format(**{"meterbridge": words, "scope": scope, **params})
+    except KeyError:
+        return None
+
+
 def error_text(st: State | None, error: ServiceError) -> str:
     """The message, and what to do: the command line's own way when the error names a use case."""
-    template = CLI_HINTS.get(error.action or "")
-    if template is None:
-        return str(error)
-    words = st.command() if st is not None else "meterbridge"
-    params = {"meterbridge": words, **error.params}
-    try:
-        hint = template.format(**params)
-    except KeyError:
-        return str(error)
-    return f"{error.message}: {hint}"
+    hint = cli_hint(st, error.action, error.params)
+    return str(error) if hint is None else f"{error.message}: {hint}"
 
 
 def guarded(emits: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:

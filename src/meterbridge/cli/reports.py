@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import EXIT_PARTIAL, guarded, run, state
+from meterbridge.cli.render import EXIT_PARTIAL, cli_hint, guarded, run, state
 from meterbridge.services import basic_setup, doctor, leaks
 from meterbridge.services.views import FindingView, LeakView, StatsView
 
@@ -28,7 +28,9 @@ def doctor_command(
         colours = {"ok": "green", "warning": "yellow", "error": "red"}
         for f in diagnosis.findings:
             mark = "fixed" if f.fixed else f.severity.value
-            st.console.print(f"[{colours[f.severity.value]}]{mark:>7}[/] {f.check}: {f.subject}: {f.message}")
+            hint = cli_hint(st, f.action, f.params)
+            then = f" ({hint})" if hint else ""
+            st.console.print(f"[{colours[f.severity.value]}]{mark:>7}[/] {f.check}: {f.subject}: {f.message}{then}")
 
     st.out(diagnosis.findings, human)
     if diagnosis.errors:

@@ -69,6 +69,8 @@ IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
 NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 M = TypeVar("M", bound=CWModel)
 Jitter = Callable[[float, float], float]
+#: Told of every exchange: (endpoint, HTTP status or the transport error's name, seconds).
+Observer = Callable[[str, str, float], None]
 
 
 class ConnectWiseClient:
@@ -84,9 +86,11 @@ class ConnectWiseClient:
         sleep: Sleep = asyncio.sleep,
         jitter: Jitter | None = None,
         codebase_cache: dict[tuple[str, str], str] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.stats = CallStats()
+        self._observer = observer
         self._clock = clock
         self._sleep = sleep
         self._jitter: Jitter = jitter or random.Random().uniform  # noqa: S311 - jitter, not security
@@ -206,6 +210,7 @@ class ConnectWiseClient:
                     )
                 except httpx2.TransportError as error:
                     self.stats.call(endpoint, self._clock() - started)
+                    self._observe(endpoint, type(error).__name__, self._clock() - started)
                     reached = not isinstance(error, NEVER_SENT)
                     what = type(error).__name__
                     if method not in IDEMPOTENT and reached:
@@ -225,6 +230,7 @@ class ConnectWiseClient:
                     await self._sleep(delay)
                     continue
                 self.stats.call(endpoint, self._clock() - started)
+                self._observe(endpoint, str(response.status_code), self._clock() - started)
             status = response.status_code
             if status < 400:
                 return response
@@ -256,6 +262,10 @@ class ConnectWiseClient:
                 continue
             self.stats.failure(endpoint)
             raise self._error(response, method, path)
+
+    def _observe(self, endpoint: str, outcome: str, seconds: float) -> None:
+        if self._observer is not None:
+            self._observer(endpoint, outcome, seconds)
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.backoff_cap_seconds, self.settings.backoff_base_seconds * 2 ** (attempt - 1))

@@ -61,9 +61,9 @@ async def publish_backup_stats(
     period = parse_period(period_text)
     scope = open_tenant(ctx, tenant)
     connection = scope.connection()
-    with ctx.db.session() as session:
-        inputs = load_inputs(session, scope, period)
     async with holding(ctx, scope.id, seconds=scope.settings.lease_seconds, wait_seconds=wait_seconds) as held:
+        with ctx.db.session() as session:  # what changed while the lease was waited for counts
+            inputs = load_inputs(session, open_tenant(ctx, tenant), period)
         run_id = start_run(ctx, scope.id, str(period), RunKind.STATS, actor=actor)
         outcome = StatsView(run=run_id)
         async with ctx.client(connection) as cw:

@@ -16,7 +16,7 @@ from meterbridge.services.context import Context
 from meterbridge.services.customers import customer_row
 from meterbridge.services.errors import NotFound
 from meterbridge.services.scope import open_tenant, tenant_row
-from meterbridge.services.views import Imported, LinkReportView, LinkView, SuggestionView
+from meterbridge.services.views import CompanyView, Imported, LinkReportView, LinkView, SuggestionView
 from meterbridge.store.models import Customer, CWCompany
 from meterbridge.store.repos import customers
 
@@ -132,3 +132,21 @@ def list_links(ctx: Context, tenant: str) -> list[LinkView]:
             )
             for c, link in customers.with_links(session, row.id)
         ]
+
+
+def list_companies(ctx: Context, tenant: str, *, search: str | None = None, limit: int = 100) -> list[CompanyView]:
+    """The imported ConnectWise companies (a type-ahead picks from these)."""
+    with ctx.db.session() as session:
+        row = tenant_row(session, tenant)
+        return [
+            CompanyView(cw_id=c.cw_id, identifier=c.identifier, name=c.name)
+            for c in customers.companies(session, row.id, search=search, limit=limit)
+        ]
+
+
+def suggestions(ctx: Context, tenant: str, external_id: str, *, limit: int = 5) -> list[SuggestionView]:
+    """The companies a customer's name or id resembles, best first, with their scores."""
+    with ctx.db.session() as session:
+        row = tenant_row(session, tenant)
+        customer = customer_row(session, row.id, external_id)
+        return _near(customer, customers.companies(session, row.id), limit)

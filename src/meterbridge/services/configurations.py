@@ -28,7 +28,7 @@ from meterbridge.services.products import domain_product
 from meterbridge.services.scope import tenant_row
 from meterbridge.services.validation import invalid
 from meterbridge.services.views import ConfigurationSaved, ConfigurationView, Deleted
-from meterbridge.store.models import BillingConfigurationRow
+from meterbridge.store.models import BillingConfigurationRow, Customer
 from meterbridge.store.repos import catalog
 from meterbridge.store.repos import configurations as configs
 
@@ -98,6 +98,7 @@ def save_configuration(
                     hint="add the rule first",
                     field="agreement_rule" if rule == parsed.agreement_rule else "addition_rule",
                     action="rules.set",
+                    params={"name": rule},
                 )
         if config is None:
             config = configs.add(session, row.id, owner.id, key)
@@ -171,3 +172,17 @@ def list_configurations(ctx: Context, tenant: str, customer: str | None = None) 
             ConfigurationView(customer=external, key=c.key, enabled=c.enabled, options=dict(c.options))
             for c, external in configs.named(session, row.id, customer)
         ]
+
+
+def show_configuration(ctx: Context, tenant: str, key: str) -> ConfigurationView:
+    with ctx.db.session() as session:
+        row = tenant_row(session, tenant)
+        config = configuration_row(session, row.id, key)
+        owner = customer_of(session, config.customer_id)
+        return ConfigurationView(customer=owner, key=config.key, enabled=config.enabled, options=dict(config.options))
+
+
+def customer_of(session: Session, customer_id: int) -> str:
+    customer = session.get(Customer, customer_id)
+    assert customer is not None
+    return customer.external_id

@@ -31,6 +31,8 @@ class Context:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Sleep = asyncio.sleep  # lease waits and renewals: a test's clock can stand in for it
     codebases: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: told of every ConnectWise exchange (endpoint, status, seconds): the server's metrics
+    observer: Callable[[str, str, float], None] | None = None
 
     def client(self, settings: ConnectionSettings) -> ConnectWiseClient:
         return ConnectWiseClient(
@@ -40,4 +42,5 @@ class Context:
             clock=self.monotonic,
             sleep=self.sleep,
             codebase_cache=self.codebases,
+            observer=self.observer,
         )

@@ -101,3 +101,11 @@ def list_customers(ctx: Context, tenant: str) -> list[CustomerView]:
             _view(customer, link, counts.get(customer.id, 0))
             for customer, link in customers.with_links(session, row.id)
         ]
+
+
+def show_customer(ctx: Context, tenant: str, external_id: str) -> CustomerView:
+    with ctx.db.session() as session:
+        row = tenant_row(session, tenant)
+        customer = customer_row(session, row.id, external_id)
+        counts = customers.configuration_counts(session, row.id)
+        return _view(customer, customers.link_of(session, customer.id), counts.get(customer.id, 0))

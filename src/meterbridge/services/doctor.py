@@ -18,6 +18,7 @@ from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.models import CatalogItem
 from meterbridge.domain.plan import HELD_BACK, ChangeKind
 from meterbridge.services.actors import Actor
+from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
 from meterbridge.services.planning import Built, build_plan, read_catalog
 from meterbridge.services.scope import open_tenant, parse_period
@@ -32,9 +33,26 @@ class Diagnosis:
     def errors(self) -> list[FindingView]:
         return [f for f in self.findings if f.severity is Severity.ERROR and not f.fixed]
 
-    def add(self, severity: str, check: str, subject: str, message: str, *, fixed: bool = False) -> None:
+    def add(
+        self,
+        severity: str,
+        check: str,
+        subject: str,
+        message: str,
+        *,
+        fixed: bool = False,
+        action: tuple[str, dict[str, str]] | None = None,
+    ) -> None:
         self.findings.append(
-            FindingView(severity=Severity(severity), check=check, subject=subject, message=message, fixed=fixed)
+            FindingView(
+                severity=Severity(severity),
+                check=check,
+                subject=subject,
+                message=message,
+                fixed=fixed,
+                action=action[0] if action else None,
+                params=dict(action[1]) if action else {},
+            )
         )
 
 
@@ -50,7 +68,7 @@ def _mapped_products(built: Built) -> dict[str, str]:
 
 
 async def diagnose(ctx: Context, tenant: str, period_text: str, *, actor: Actor, create: bool = False) -> Diagnosis:
-    """Check (and with ``create``, fix: the fixes are audited as the actor's) the ConnectWise side."""
+    """Check the ConnectWise side; with ``create``, fix what can be fixed (each fix audited as the actor's)."""
     period = parse_period(period_text)
     scope = open_tenant(ctx, tenant)
     settings, connection = scope.settings, scope.connection()
@@ -77,6 +95,12 @@ async def diagnose(ctx: Context, tenant: str, period_text: str, *, actor: Actor,
         else:
             diagnosis.add("ok", "agreement type", settings.agreement_type, "exists and is active")
         await _check_agreements(cw, built, diagnosis, settings.agreement_type if chosen_type else None, create=create)
+    fixes = [f for f in diagnosis.findings if f.fixed]
+    if fixes:
+        with ctx.db.session() as session:
+            for fix in fixes:
+                detail = {"check": fix.check, "subject": fix.subject, "what": fix.message, "period": str(period)}
+                audit(session, ctx, scope.id, actor, "doctor.create", detail)
     return diagnosis
 
 
@@ -106,7 +130,8 @@ async def _check_catalog(cw: ConnectWiseClient, built: Built, diagnosis: Diagnos
                 "error",
                 "catalog",
                 identifier,
-                "no catalog item with this identifier: create it in ConnectWise, or run `meterbridge doctor --create`",
+                "no catalog item with this identifier: create it in ConnectWise, or let the doctor create it",
+                action=("doctor.create", {"period": str(built.plan.period)}),
             )
             continue
         body: dict[str, Any] = {
@@ -152,8 +177,9 @@ async def _check_agreements(
                 "error",
                 "agreement",
                 customer,
-                f"company {company_id} has no agreement the rule resolves to: "
-                "create one, pin one, or run `meterbridge doctor --create`",
+                f"company {company_id} has no agreement the rule resolves to: create one, pin one, or let the doctor "
+                "create it",
+                action=("doctor.create", {"period": str(built.plan.period)}),
             )
             continue
         try:

@@ -18,6 +18,9 @@ from typing import ClassVar
 class ErrorKind(StrEnum):
     INVALID_INPUT = "invalid_input"
     NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
     CONFLICT = "conflict"
     NOT_CONFIGURED = "not_configured"
     APPROVAL_NEEDED = "approval_needed"
@@ -44,10 +47,12 @@ class ServiceError(Exception):
         hint: str | None = None,
         action: str | None = None,
         params: dict[str, str] | None = None,
+        position: int | None = None,
     ) -> None:
         self.message = message or (self.__doc__ or "").strip()
         self.field = field
         self.row = row
+        self.position = position  # in a rule's text: where the parser stopped
         self.hint = hint
         self.action = action
         self.params = dict(params or {})
@@ -67,6 +72,28 @@ class NotFound(ServiceError):
     """The named thing does not exist."""
 
     kind = ErrorKind.NOT_FOUND
+
+
+class Unauthorized(ServiceError):
+    """Who is asking is not known: sign in, or present a valid API token."""
+
+    kind = ErrorKind.UNAUTHORIZED
+
+
+class Forbidden(ServiceError):
+    """The caller's role does not allow this."""
+
+    kind = ErrorKind.FORBIDDEN
+
+
+class RateLimited(ServiceError):
+    """Too many attempts; wait before trying again."""
+
+    kind = ErrorKind.RATE_LIMITED
+
+    def __init__(self, message: str | None = None, *, retry_after: float, **extra: object) -> None:
+        super().__init__(message, **extra)  # type: ignore[arg-type]
+        self.retry_after = retry_after
 
 
 class Conflict(ServiceError):

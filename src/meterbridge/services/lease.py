@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import uuid
@@ -26,6 +27,8 @@ from sqlalchemy.orm import Session
 from meterbridge.services.context import Context
 from meterbridge.services.errors import LeaseHeld, LeaseLost
 from meterbridge.store.repos import leases
+
+log = logging.getLogger("meterbridge.lease")
 
 
 def holder_name() -> str:
@@ -117,9 +120,17 @@ async def acquire(
 
 
 async def _keep_renewed(ctx: Context, held: Held) -> None:
+    """Renew every third of the lease's length. A renewal that fails for a moment (a busy
+    database) is tried again at the next beat; a lease taken over ends the renewing (the next
+    fenced write stops the holder)."""
     while True:
         await ctx.sleep(held.seconds / 3)
-        held.renew(ctx)
+        try:
+            held.renew(ctx)
+        except LeaseLost:
+            return
+        except Exception as error:
+            log.warning("renewing the lease of tenant %s failed, trying again: %s", held.tenant_id, error)
 
 
 @contextlib.asynccontextmanager
@@ -131,11 +142,11 @@ async def holding(ctx: Context, tenant_id: int, *, seconds: float, wait_seconds:
         yield held
     finally:
         renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, LeaseLost):
-            await renewer
-        held.release(ctx)
-
-
-def current_token(ctx: Context, tenant_id: int) -> int:
-    with ctx.db.session() as session:
-        return leases.token(session, tenant_id)
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+        finally:
+            try:
+                held.release(ctx)
+            except Exception as error:
+                log.warning("releasing the lease of tenant %s failed (it expires by itself): %s", tenant_id, error)

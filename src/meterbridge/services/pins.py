@@ -76,6 +76,7 @@ async def _check_addition(cw: ConnectWiseClient, addition_id: int, company: int 
             f"customer {customer} is not linked to a ConnectWise company, so its additions cannot be looked up",
             hint="link it first",
             action="companies.link",
+            params={"customer": customer},
             field="customer",
         )
     for agreement in await cw.agreements_of_companies({company}):

@@ -26,9 +26,10 @@ from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.models import Addition, Agreement, CatalogItem
 from meterbridge.domain.billing import LineKey
 from meterbridge.domain.periods import Period
-from meterbridge.domain.plan import ActualAddition, AgreementView, Plan, Target, plan
+from meterbridge.domain.plan import ActualAddition, AgreementView, ChangeKind, Plan, Target, plan
 from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Resolution, Rule, RuleError, resolve
 from meterbridge.domain.safety import Safety, judge
+from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE
 from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, load_inputs
 from meterbridge.services.scope import TenantScope
 
@@ -46,12 +47,15 @@ class Built:
     outcomes: dict[str, str] = field(default_factory=dict)  # line key -> resolved, pinned, ambiguous, none, unlinked
     catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier (casefolded) -> item
     catalog_problems: dict[str, str] = field(default_factory=dict)  # identifier (casefolded) -> reason
+    #: line key -> (the use case that fixes what blocks it, its parameters): front-ends show their way to it
+    actions: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
-    def addition(self, addition_id: int) -> Addition:
-        for additions in self.additions.values():
+    def addition(self, addition_id: int) -> tuple[int, Addition]:
+        """(the agreement it was read under, the addition)."""
+        for agreement_id, additions in self.additions.items():
             for addition in additions:
                 if addition.id == addition_id:
-                    return addition
+                    return agreement_id, addition
         raise KeyError(addition_id)
 
     def problems(self) -> dict[str, list[str]]:
@@ -107,7 +111,7 @@ def catalog_problems(identifiers: set[str], found: dict[str, CatalogItem], perio
         if item is None:
             problems[identifier.casefold()] = (
                 f"ConnectWise has no catalog item {identifier}, so it would refuse the addition: create it in "
-                f"Procurement > Product Catalog, or run `meterbridge doctor --period {period} --create`"
+                "Procurement > Product Catalog, or let the doctor create it"
             )
         elif item.inactive_flag:
             problems[identifier.casefold()] = (
@@ -118,12 +122,13 @@ def catalog_problems(identifiers: set[str], found: dict[str, CatalogItem], perio
 
 
 def actual_addition(
-    addition: Addition, owned_key: str | None, last_written: Any, last_period: Period | None = None
+    addition: Addition, agreement_id: int, owned_key: str | None, last_written: Any, last_period: Period | None = None
 ) -> ActualAddition:
+    """An addition as the plan sees it, on the agreement it was read under."""
     assert addition.id is not None
     return ActualAddition(
         id=addition.id,
-        agreement_id=addition.agreement_id or 0,
+        agreement_id=agreement_id,
         cw_product=(addition.product.identifier or "") if addition.product else "",
         quantity=addition.quantity if addition.quantity is not None else 0,  # type: ignore[arg-type]
         unit_price=addition.unit_price,
@@ -252,18 +257,37 @@ async def build_plan(
         provisional=provisional,
     )
     built.safety = judge(built.plan, settings.thresholds())
+    built.actions = _actions(built, period)
     return built
+
+
+def _actions(built: Built, period: Period) -> dict[str, tuple[str, dict[str, str]]]:
+    """What fixes each blocked line, as a use case a front-end can lead to."""
+    actions: dict[str, tuple[str, dict[str, str]]] = {}
+    for change in built.plan.of_kind(ChangeKind.BLOCKED):
+        outcome = built.outcomes.get(change.key)
+        problem = built.catalog_problems.get(change.cw_product.casefold(), "")
+        if problem.startswith("ConnectWise has no catalog item") and change.reason == problem:
+            actions[change.key] = ("doctor.create", {"period": str(period)})
+        elif outcome == "unlinked":
+            actions[change.key] = ("companies.link", {"customer": change.customer})
+        elif outcome == "rule" and change.reason.startswith("no agreement rule"):
+            actions[change.key] = ("rules.set", {"name": DEFAULT_AGREEMENT_RULE})
+        elif outcome == "none":
+            actions[change.key] = ("doctor.create", {"period": str(period)})
+    return actions
 
 
 def _actual(built: Built, identities: dict[int, Identity]) -> list[ActualAddition]:
     actual = []
-    for agreement_additions in built.additions.values():
+    for agreement_id, agreement_additions in built.additions.items():
         for addition in agreement_additions:
             identity = identities.get(addition.id or 0)
             owned = identity.line_key if identity else built.adoptions.get(addition.id or 0)
             actual.append(
                 actual_addition(
                     addition,
+                    agreement_id,
                     owned,
                     identity.last_written if identity else None,
                     identity.last_period if identity else None,
@@ -281,16 +305,16 @@ def _choose_agreement(
     if customer.cw_company_id is None:
         how = "unlinked by hand" if customer.link_how == "unset" else "not linked"
         return (
-            f"customer {customer.external_id} ({customer.name}) is {how} to a ConnectWise company: "
-            f"link it with `meterbridge companies link {customer.external_id} <company identifier>`"
+            f"customer {customer.external_id} ({customer.name}) is {how} to a ConnectWise company: link it to its "
+            "company"
         ), "unlinked"
     rule = rules.get(configured.agreement_rule, "agreement")
     if isinstance(rule, str):
         return rule, "rule"
     if rule is None and configured.agreement_pin is None:
         return (
-            "no agreement rule and no pin: add the rule `default-agreement` (meterbridge rules set) or pin an "
-            "agreement to the configuration"
+            f"no agreement rule and no pin: add the rule {DEFAULT_AGREEMENT_RULE} (or the configuration's own rule), "
+            "or pin an agreement to the configuration"
         ), "rule"
     candidates = [record(a) for a in by_company.get(customer.cw_company_id, [])]
     resolved = resolve(rule, candidates, pin=configured.agreement_pin)

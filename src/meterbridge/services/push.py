@@ -29,6 +29,7 @@ from meterbridge.services.context import Context
 from meterbridge.services.errors import ApprovalNeeded, ChecksumMismatch, ConnectWiseFailed, LeaseLost, ServiceError
 from meterbridge.services.journal import record_periods, remember, resume
 from meterbridge.services.lease import Held, holding
+from meterbridge.services.live import LiveRun
 from meterbridge.services.planning import Built, build_plan
 from meterbridge.services.results import Applied, company_results, totals
 from meterbridge.services.runs import approved_writes, finish_run, mark_interrupted, start_run, store_plan
@@ -49,13 +50,12 @@ class Outcome(RunOutcome):
         assert self._built is not None
         return self._built
 
-    @property
-    def run_id(self) -> int:
-        return self.run
-
     def with_changes(self) -> Outcome:
         """The same outcome with every change of its plan (for a preview, a held push, the API)."""
-        copy = self.model_copy(update={"changes": [ChangeView.of(c) for c in self.built.plan.changes]})
+        actions = self.built.actions
+        copy = self.model_copy(
+            update={"changes": [ChangeView.of(c, actions.get(c.key)) for c in self.built.plan.changes]}
+        )
         copy._built = self._built
         return copy
 
@@ -109,7 +109,7 @@ async def preview(
             raise
         outcome = _outcome(run_id, RunKind.PREVIEW, RunStatus.PREVIEWED, built, cw)
         with ctx.db.session() as session:
-            store_plan(session, run_id, built.plan)
+            store_plan(session, run_id, built.plan, built.actions)
         finish_run(
             ctx,
             run_id,
@@ -133,21 +133,27 @@ async def push(
     wait_seconds: float = 0.0,
     only: frozenset[str] | None = None,
     progress: Progress | None = None,
+    live: LiveRun | None = None,
 ) -> Outcome:
+    """``live``: follow the push while it runs (its run id as soon as it has one, writes done,
+    lines landed and failed); ``progress``: called with (done, total) writes."""
     if checksum is None and not force:
         raise ApprovalNeeded(
             "a push applies a reviewed plan",
             hint="preview it and approve its checksum, or push what is planned now (forced)",
             action="preview",
-            params={"period": period_text},
+            params={"period": period_text, "customers": ",".join(sorted(only or ()))},
         )
     scope = open_tenant(ctx, tenant)
     period, provisional = scope.billing_period(period_text)
     connection = scope.connection()
     async with holding(ctx, scope.id, seconds=scope.settings.lease_seconds, wait_seconds=wait_seconds) as held:
+        scope = open_tenant(ctx, tenant)  # settings changed while the lease was waited for count
         run_id = start_run(ctx, scope.id, str(period), RunKind.PUSH, actor=actor)
+        if live is not None:
+            live.start(run_id)
         async with ctx.client(connection) as cw:
-            run = PushRun(scope, period, provisional, cw, held, run_id, checksum, only, progress)
+            run = PushRun(scope, period, provisional, cw, held, run_id, checksum, only, progress, live or LiveRun())
             try:
                 return await run.go()
             except (ConnectWiseError, LeaseLost) as error:
@@ -176,6 +182,7 @@ class PushRun:
     checksum: str | None
     only: frozenset[str] | None
     progress: Progress | None
+    live: LiveRun
 
     @property
     def ctx(self) -> Context:
@@ -186,7 +193,7 @@ class PushRun:
         interrupted = mark_interrupted(self.ctx, self.held.tenant_id, self.run_id)
         built = await build_plan(self.scope, self.period, self.cw, only=self.only, provisional=self.provisional)
         with self.ctx.db.session() as session:
-            store_plan(session, self.run_id, built.plan)
+            store_plan(session, self.run_id, built.plan, built.actions)
         extra: dict[str, Any] = {
             "resumed": ResumedView(
                 found=resumed.found, not_applied=resumed.not_applied, updates_landed=resumed.updates_landed
@@ -206,14 +213,20 @@ class PushRun:
                     f"the plan for {self.period} changed since it was reviewed (approved {self.checksum[:12]}, now "
                     f"{built.plan.checksum[:12]}); nothing was written",
                     hint=f"preview again (run {self.run_id} holds the new plan) and approve its checksum",
-                    action="preview",
-                    params={"period": str(self.period)},
+                    action="preview.again",
+                    params={
+                        "period": str(self.period),
+                        "customers": ",".join(sorted(self.only or ())),
+                        "run": str(self.run_id),
+                    },
                 )
         if built.safety.verdict is Verdict.HOLD and approval is None:
             held = _outcome(self.run_id, RunKind.PUSH, RunStatus.HELD, built, self.cw, **extra)
             return self._finish(RunStatus.HELD, built, held)
         self._adopt(built)
-        applied = await apply_writes(self.ctx, self.cw, self.held, self.run_id, built, resumed, self.progress)
+        applied = await apply_writes(
+            self.ctx, self.cw, self.held, self.run_id, built, resumed, self._progress, self.live
+        )
         record_periods(self.ctx, self.held, _settled_additions(built), str(self.period))
         outcome = _outcome(
             self.run_id, RunKind.PUSH, RunStatus.DONE, built, self.cw, applied, approval=approval, **extra
@@ -221,6 +234,11 @@ class PushRun:
         if any(c.status is not CompanyStatus.OK for c in outcome.companies.values()):
             outcome.status = RunStatus.PARTIAL
         return self._finish(outcome.status, built, outcome)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.live.progress(done, total)
+        if self.progress is not None:
+            self.progress(done, total)
 
     def _finish(self, status: RunStatus, built: Built, outcome: Outcome) -> Outcome:
         finish_run(
@@ -250,10 +268,8 @@ class PushRun:
         with self.ctx.db.session() as session:
             self.held.check(self.ctx, session)
             for addition_id, line_key in sorted(built.adoptions.items()):
-                addition = built.addition(addition_id)
-                remember(
-                    session, self.ctx, self.held.tenant_id, line_key, addition.agreement_id or 0, addition, adopted=True
-                )
+                agreement_id, addition = built.addition(addition_id)
+                remember(session, self.ctx, self.held.tenant_id, line_key, agreement_id, addition, adopted=True)
 
 
 def _settled_additions(built: Built) -> list[int]:

@@ -86,3 +86,20 @@ def totals(plan: Plan, companies: dict[str, CompanyResult]) -> Totals:
         billed_after=after,
         billed_change=after - before,
     )
+
+
+def company_results_live(applied: Applied) -> dict[str, CompanyResult]:
+    """Per company, the lines a running push has written so far, and those that failed."""
+    companies: dict[str, CompanyResult] = {}
+    for customer in sorted({*applied.landed, *applied.failed}):
+        landed = list(applied.landed.get(customer, []))
+        failures = applied.failed.get(customer, [])
+        status = CompanyStatus.OK if not failures else CompanyStatus.PARTIAL if landed else CompanyStatus.FAILED
+        companies[customer] = CompanyResult(
+            status=status,
+            writes=len(landed) + len(failures),
+            reasons=[reason for _, reason in failures],
+            landed=landed,
+            failed=[key for key, _ in failures],
+        )
+    return companies

@@ -19,7 +19,7 @@ def compile_rule(text: str, target: str) -> Rule:
     try:
         return Rule.compile(text, AGREEMENT_FIELDS if target == "agreement" else ADDITION_FIELDS)
     except RuleError as error:
-        raise InvalidInput(f"rule: {error}", field="text") from None
+        raise InvalidInput(f"rule: {error}", field="text", position=error.position) from None
 
 
 def save_rule(ctx: Context, tenant: str, name: str, text: str, *, actor: Actor, target: str = "agreement") -> RuleView:

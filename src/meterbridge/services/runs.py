@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from meterbridge.connectwise.stats import CallStats
-from meterbridge.domain.plan import Plan
+from meterbridge.domain.plan import ChangeKind, Plan
 from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
-from meterbridge.services.errors import NotFound
-from meterbridge.services.scope import tenant_row
-from meterbridge.services.views import ChangeView, PlanItemView, RunDetail, RunKind, RunStatus, RunView
+from meterbridge.services.errors import InvalidInput, NotFound
+from meterbridge.services.scope import parse_period, tenant_row
+from meterbridge.services.views import ChangesPage, ChangeView, PlanItemView, RunDetail, RunKind, RunStatus, RunView
 from meterbridge.store.models import PlanItem, Run
 from meterbridge.store.repos import runs
 
@@ -30,7 +32,9 @@ def start_run(ctx: Context, tenant_id: int, period: str, kind: RunKind, *, actor
         )
 
 
-def store_plan(session: Session, run_id: int, plan: Plan) -> None:
+def store_plan(
+    session: Session, run_id: int, plan: Plan, actions: dict[str, tuple[str, dict[str, str]]] | None = None
+) -> None:
     runs.add_items(
         session,
         (
@@ -40,7 +44,7 @@ def store_plan(session: Session, run_id: int, plan: Plan) -> None:
                 line_key=change.key,
                 kind=change.kind.value,
                 customer=change.customer,
-                payload=ChangeView.of(change).json_data(),
+                payload=ChangeView.of(change, (actions or {}).get(change.key)).json_data(),
                 status=None,
             )
             for position, change in enumerate(plan.changes)
@@ -128,10 +132,79 @@ def _view(run: Run) -> RunView:
     )
 
 
-def list_runs(ctx: Context, tenant: str, *, limit: int = 20) -> list[RunView]:
+def list_runs(
+    ctx: Context,
+    tenant: str,
+    *,
+    limit: int = 20,
+    kind: str | None = None,
+    status: str | None = None,
+    period: str | None = None,
+    before: int | None = None,
+) -> list[RunView]:
+    """The newest runs first; filtered by kind, status and period; ``before`` pages back from a run id."""
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit: list 1 to 1000 runs", field="limit")
+    for name, value, allowed in (("kind", kind, RunKind), ("status", status, RunStatus)):
+        if value is not None and value not in {m.value for m in allowed}:
+            raise InvalidInput(f"{name}: {value!r} is not one of {', '.join(m.value for m in allowed)}", field=name)
+    if period is not None:
+        parse_period(period)
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        return [_view(run) for run in runs.newest(session, row.id, limit=limit)]
+        found = runs.newest(session, row.id, limit=limit, kind=kind, status=status, period=period, before=before)
+        return [_view(run) for run in found]
+
+
+def run_changes(
+    ctx: Context,
+    tenant: str,
+    run_id: int,
+    *,
+    customer: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> ChangesPage:
+    """A page of a run's changes (with their explanations), filtered by company, change kind and status."""
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise InvalidInput("limit: 1 to 1000 changes a page, from an offset of 0 or more", field="limit")
+    if kind is not None and kind not in {k.value for k in ChangeKind}:
+        raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(k.value for k in ChangeKind)}", field="kind")
+    with ctx.db.session() as session:
+        row = tenant_row(session, tenant)
+        if runs.get(session, row.id, run_id) is None:
+            raise NotFound(f"run {run_id} does not exist", field="run")
+        items, total = runs.items_page(
+            session, run_id, customer=customer, kind=kind, status=status, offset=offset, limit=limit
+        )
+        return ChangesPage(items=[_item(item) for item in items], total=total, offset=offset, limit=limit)
+
+
+CSV_FIELDS = ("id", "period", "kind", "trigger", "started_by", "started_at", "finished_at", "status", "checksum")
+
+
+def runs_csv(views: list[RunView]) -> str:
+    """The history as CSV (one run a line, money totals and writes included)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*CSV_FIELDS, "writes_planned", "writes_landed", "writes_failed", "billed_before", "billed_after"])
+    for view in views:
+        data = view.model_dump(mode="json")
+        totals = view.summary.get("totals") or {}
+        writes = totals.get("writes") or {}
+        writer.writerow(
+            [
+                *(data[name] if data[name] is not None else "" for name in CSV_FIELDS),
+                writes.get("planned", ""),
+                writes.get("landed", ""),
+                writes.get("failed", ""),
+                totals.get("billed_before", ""),
+                totals.get("billed_after", ""),
+            ]
+        )
+    return out.getvalue()
 
 
 def show_run(ctx: Context, tenant: str, run_id: int) -> RunDetail:
@@ -140,8 +213,19 @@ def show_run(ctx: Context, tenant: str, run_id: int) -> RunDetail:
         run = runs.get(session, row.id, run_id)
         if run is None:
             raise NotFound(f"run {run_id} does not exist", hint="list the runs to see them", field="run")
-        items = [
-            PlanItemView.model_validate({**item.payload, "status": item.status, "error": item.error})
-            for item in runs.items(session, run_id)
-        ]
+        items = [_item(item) for item in runs.items(session, run_id)]
         return RunDetail(**_view(run).model_dump(), items=items)
+
+
+def show_run_head(ctx: Context, tenant: str, run_id: int) -> RunView:
+    """A run without its plan items (those are paged: ``run_changes``)."""
+    with ctx.db.session() as session:
+        row = tenant_row(session, tenant)
+        run = runs.get(session, row.id, run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist", hint="list the runs to see them", field="run")
+        return _view(run)
+
+
+def _item(item: PlanItem) -> PlanItemView:
+    return PlanItemView.model_validate({**item.payload, "status": item.status, "error": item.error})

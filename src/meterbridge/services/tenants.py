@@ -14,6 +14,7 @@ from meterbridge.services.errors import InvalidInput
 from meterbridge.services.scope import open_tenant, tenant_row
 from meterbridge.services.tenant_settings import TenantSettings
 from meterbridge.services.validation import invalid
+from meterbridge.services.views import Role, TenantView
 from meterbridge.store.repos import tenants
 
 DEFAULT_TENANT = "default"
@@ -37,6 +38,11 @@ def init_tenant(
         row = tenants.add(session, key=key, name=name or key, time_zone=time_zone, at=ctx.clock())
         audit(session, ctx, row.id, actor, "tenant.create", {"key": key, "time_zone": time_zone})
         return True
+
+
+def tenant_view(ctx: Context, key: str, role: Role) -> TenantView:
+    scope = open_tenant(ctx, key)
+    return TenantView(key=scope.key, name=scope.name, time_zone=scope.zone.key, role=role)
 
 
 def show_settings(ctx: Context, key: str) -> TenantSettings:

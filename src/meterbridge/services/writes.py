@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from meterbridge.connectwise.client import ConnectWiseClient
@@ -22,6 +22,7 @@ from meterbridge.domain.plan import Change, ChangeKind
 from meterbridge.services.context import Context
 from meterbridge.services.journal import Resumed, write_intent, write_result
 from meterbridge.services.lease import Held
+from meterbridge.services.live import LiveRun
 from meterbridge.services.planning import Built
 from meterbridge.services.results import Applied
 from meterbridge.services.views import jsonable
@@ -70,8 +71,8 @@ class _Writer:
     resumed: Resumed
     progress: Progress | None
     total: int
+    applied: Applied
     done: int = 0
-    applied: Applied = field(default_factory=Applied)
 
     def _mark(self, position: int, status: str, error: str | None = None) -> None:
         """A plan item's status when no journal result carries it (skipped, or a write that may have landed)."""
@@ -130,13 +131,18 @@ async def apply_writes(
     built: Built,
     resumed: Resumed,
     progress: Progress | None,
+    live: LiveRun | None = None,
 ) -> Applied:
+    """The writes of the plan; ``live.applied`` fills as they land (the caller's view while it runs)."""
     per_customer: dict[str, list[tuple[int, Change]]] = defaultdict(list)
     for position, change in enumerate(built.plan.changes):
         if change.is_write:
             per_customer[change.customer].append((position, change))
     total = sum(len(v) for v in per_customer.values())
-    writer = _Writer(ctx, cw, held, run_id, built.plan.period, resumed, progress, total)
+    applied = live.applied if live is not None else Applied()
+    writer = _Writer(ctx, cw, held, run_id, built.plan.period, resumed, progress, total, applied)
+    if progress is not None:
+        progress(0, total)
     try:
         async with asyncio.TaskGroup() as group:  # a lost lease cancels every company's task
             for customer, changes in sorted(per_customer.items()):

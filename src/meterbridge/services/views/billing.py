@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from meterbridge.domain.plan import Change, ChangeKind
 from meterbridge.services.views.base import Exact, View, jsonable
@@ -66,11 +66,15 @@ class ChangeView(View):
     old_amount: Exact
     new_amount: Exact
     explanation: list[StepView] = Field(default_factory=list)
-    digest: str  # an approval of this write is recognised by it
+    digest: str = ""  # an approval of this write is recognised by it
+    action: str | None = None  # a blocked line: the use case that fixes it (doctor.create, companies.link, ...)
+    params: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
-    def of(cls, change: Change) -> ChangeView:
+    def of(cls, change: Change, action: tuple[str, dict[str, str]] | None = None) -> ChangeView:
         return cls(
+            action=action[0] if action else None,
+            params=dict(action[1]) if action else {},
             kind=change.kind,
             key=change.key,
             customer=change.customer,
@@ -105,7 +109,10 @@ class ChangeView(View):
 
 
 class PlanItemView(ChangeView):
-    """A change as a run stored it, with what the push did with it."""
+    """A change as a run stored it, with what the push did with it (read leniently: a run stored
+    by an older meterbridge may lack a newer field)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     status: str | None = None  # done, failed, skipped; None for a preview
     error: str | None = None
@@ -184,3 +191,22 @@ class RunView(View):
 
 class RunDetail(RunView):
     items: list[PlanItemView]
+
+
+class ProgressView(View):
+    done: int
+    total: int | None  # None until the plan is made
+
+
+class RunLive(RunView):
+    """A run, and while its push runs, how far it got and what landed or failed so far."""
+
+    progress: ProgressView | None = None
+    companies: dict[str, CompanyResult] = Field(default_factory=dict)
+
+
+class ChangesPage(View):
+    items: list[PlanItemView]
+    total: int  # matching the filters, on every page
+    offset: int
+    limit: int

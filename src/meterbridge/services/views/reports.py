@@ -23,6 +23,8 @@ class FindingView(View):
     subject: str
     message: str
     fixed: bool = False
+    action: str | None = None  # the use case that fixes it (doctor.create: run the doctor with create)
+    params: dict[str, str] = Field(default_factory=dict)
 
 
 class LeakKind(StrEnum):

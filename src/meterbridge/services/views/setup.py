@@ -44,6 +44,14 @@ class Imported(View):
     imported: int
 
 
+class CompanyView(View):
+    """A ConnectWise company, as imported."""
+
+    cw_id: int
+    identifier: str
+    name: str
+
+
 class SuggestionView(View):
     cw_id: int
     identifier: str

@@ -67,8 +67,18 @@ def configuration_counts(session: Session, tenant_id: int) -> dict[int, int]:
     return {customer_id: count for customer_id, count in session.execute(query)}
 
 
-def companies(session: Session, tenant_id: int) -> list[CWCompany]:
-    return list(session.scalars(select(CWCompany).where(CWCompany.tenant_id == tenant_id).order_by(CWCompany.cw_id)))
+def companies(
+    session: Session, tenant_id: int, *, search: str | None = None, limit: int | None = None
+) -> list[CWCompany]:
+    """The imported companies by id; ``search``: identifier or name contains it (any case)."""
+    query = select(CWCompany).where(CWCompany.tenant_id == tenant_id)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(func.lower(CWCompany.identifier).like(pattern) | func.lower(CWCompany.name).like(pattern))
+    query = query.order_by(CWCompany.cw_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
 
 
 def company(

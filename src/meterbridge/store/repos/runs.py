@@ -41,8 +41,27 @@ def get(session: Session, tenant_id: int, run_id: int) -> Run | None:
     return session.scalar(select(Run).where(Run.tenant_id == tenant_id, Run.id == run_id))
 
 
-def newest(session: Session, tenant_id: int, *, limit: int) -> list[Run]:
-    return list(session.scalars(select(Run).where(Run.tenant_id == tenant_id).order_by(Run.id.desc()).limit(limit)))
+def newest(
+    session: Session,
+    tenant_id: int,
+    *,
+    limit: int,
+    kind: str | None = None,
+    status: str | None = None,
+    period: str | None = None,
+    before: int | None = None,
+) -> list[Run]:
+    """The newest runs first, filtered; ``before`` pages back from a run id."""
+    query = select(Run).where(Run.tenant_id == tenant_id)
+    if kind is not None:
+        query = query.where(Run.kind == kind)
+    if status is not None:
+        query = query.where(Run.status == status)
+    if period is not None:
+        query = query.where(Run.period == period)
+    if before is not None:
+        query = query.where(Run.id < before)
+    return list(session.scalars(query.order_by(Run.id.desc()).limit(limit)))
 
 
 def left_running(session: Session, tenant_id: int, kinds: tuple[str, ...], *, but: int) -> list[Run]:
@@ -84,6 +103,29 @@ def items(session: Session, run_id: int, *, writes_only: bool = False) -> list[P
     if writes_only:
         query = query.where(PlanItem.kind.in_(WRITE_KINDS))
     return list(session.scalars(query.order_by(PlanItem.position)))
+
+
+def items_page(
+    session: Session,
+    run_id: int,
+    *,
+    customer: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[PlanItem], int]:
+    """One page of a run's plan items in plan order, and how many match the filters in all."""
+    query = select(PlanItem).where(PlanItem.run_id == run_id)
+    if customer is not None:
+        query = query.where(PlanItem.customer == customer)
+    if kind is not None:
+        query = query.where(PlanItem.kind == kind)
+    if status is not None:
+        query = query.where(PlanItem.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = session.scalars(query.order_by(PlanItem.position).offset(offset).limit(limit))
+    return list(page), total
 
 
 def mark_item(session: Session, run_id: int, position: int, status: str, error: str | None = None) -> None:

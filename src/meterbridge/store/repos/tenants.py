@@ -15,6 +15,10 @@ def by_key(session: Session, key: str) -> Tenant | None:
     return session.scalar(select(Tenant).where(Tenant.key == key))
 
 
+def all_of(session: Session) -> list[Tenant]:
+    return list(session.scalars(select(Tenant).order_by(Tenant.key)))
+
+
 def add(session: Session, *, key: str, name: str, time_zone: str, at: datetime) -> Tenant:
     tenant = Tenant(key=key, name=name, time_zone=time_zone, created_at=at, settings={})
     session.add(tenant)

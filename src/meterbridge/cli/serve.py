@@ -1,0 +1,45 @@
+"""meterbridge serve: the REST API (and the console) over HTTP, in one process."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from meterbridge import runtime
+from meterbridge.cli.app import app
+from meterbridge.cli.render import guarded, state
+
+
+@app.command()
+@guarded(None)  # a server: no JSON to print
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    insecure_cookies: Annotated[
+        bool, typer.Option("--insecure-cookies", help="Session cookies without Secure (plain HTTP off localhost).")
+    ] = False,
+) -> None:
+    """Serve the REST API on http://HOST:PORT/api/v1 (OpenAPI at /docs and /openapi.json)."""
+    import uvicorn
+
+    st = state(ctx)
+    context = st.context()  # migrate and open the key before listening: errors end here, as messages
+    settings = st.settings
+    environment = {
+        "MBRIDGE_HOME": str(settings.home),
+        "MBRIDGE_DATABASE_URL": settings.resolved_database_url,
+        "MBRIDGE_KEY_FILE": str(settings.resolved_key_file),
+        "MBRIDGE_SECURE_COOKIES": "false" if insecure_cookies else "true",
+    }
+    os.environ.update({k: v for k, v in environment.items() if k not in os.environ or k != "MBRIDGE_KEY_FILE"})
+    if settings.secret_key is not None:
+        os.environ["MBRIDGE_SECRET_KEY"] = settings.secret_key.get_secret_value()
+    revision = context.db.current_revision()
+    st.console.print(
+        f"meterbridge on http://{host}:{port}/api/v1 (database {runtime.database_label(settings)}, "
+        f"schema {revision}); OpenAPI at http://{host}:{port}/docs"
+    )
+    uvicorn.run("meterbridge.web.app:factory", factory=True, host=host, port=port, log_level="info")
