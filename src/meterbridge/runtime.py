@@ -51,6 +51,12 @@ def build_context(
         db = Database(settings.resolved_database_url)
         if upgrade and db.current_revision() != db.head_revision():
             db.upgrade()
+    except ImportError as error:  # a URL for a database whose driver meterbridge does not ship
+        raise StorageFailed(
+            f"database {database_label(settings)}: {error}",
+            hint="meterbridge stores its data in SQLite (sqlite:///PATH) or PostgreSQL (postgresql://USER@HOST/DB)",
+            field="MBRIDGE_DATABASE_URL",
+        ) from None
     except BaseException as error:
         failure = as_service_error(error, settings)
         if failure is None:

@@ -218,11 +218,12 @@ def test_explanation_walks_every_step() -> None:
     config = BillingConfiguration("c", "acme", ("storage",), included=D(200), block_size=D(100))
     [line] = build_lines(config, PRODUCTS, USAGE, PRICES, {}, OCTOBER)
     names = [step.name for step in line.explanation.steps]
-    assert names == ["usage", "rounding", "included", "blocks", "price", "mode", "mode", "description"]
+    assert names == ["usage", "rounding", "included", "blocks", "blocks", "price", "mode", "mode", "description"]
     assert line.explanation.lines()[1:4] == [
         "- rounding: 1234.567 GB billed as 1234.57 (2 decimals, half up)",
         "- included: 1234.57 - 200 included = 1034.57",
         "- blocks: 1034.57 GB in blocks of 100 GB: 11 block(s) of 100 GB",
     ]
-    assert line.explanation.lines()[4] == "- price: 11 x 12.00 = 132.00 (cost 11 x 5.00 = 55.00)"
+    assert line.explanation.lines()[4] == "- blocks: a block of 100 costs 100 x 0.12 = 12 (cost 100 x 0.05 = 5)"
+    assert line.explanation.lines()[5] == "- price: 11 x 12.00 = 132.00 (cost 11 x 5.00 = 55.00)"
     assert line.explanation.lines()[-1] == "- description: invoice description: Cloud storage: 11 x 100 GB blocks"

@@ -233,6 +233,9 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
                 prefix = f"{customer}/{customer}-{product}/{PRODUCTS[product][2]}"
                 if prefix in blocked:
                     continue
+                sampled = any((c, p) == (customer, product) and period.contains(at, UTC) for c, p, at in self.samples)
+                if str(period) == PERIODS[-1] and not sampled:
+                    continue  # the open month without samples yet: the line is left as it is
                 wanted = self._expected(customer, product, period)
                 agreement = CUSTOMERS.index(customer) + 1
                 covering = [

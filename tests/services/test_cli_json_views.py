@@ -70,6 +70,7 @@ def test_every_commands_json_validates_against_its_views_schema(cli: Cli) -> Non
         (["companies", "unlink", "C2"], 0),
         (["companies", "link", "C2", "C2"], 0),
         (["companies", "list"], 0),
+        (["companies", "suggest", "C3"], 0),
         (["products", "set", "traffic", "--kind", "traffic", "--unit", "GB", "--basis", "sum"], 0),
         (["products", "list"], 0),
         (["prices", "set", "traffic", "--price", "0.02"], 0),

@@ -40,7 +40,7 @@ def changes(preview: dict, customer: str) -> list[dict]:  # type: ignore[type-ar
 def test_tiers_blocks_costs_and_bill_modes_bill_exactly_what_the_preview_explains(cli: Cli) -> None:
     cli.set_up("C1", "C2", "C3", "C4")
     kept = cli("prices", "set", "server", "--price", "50")
-    assert "$50 (cost $18)" in kept, "a price set without --cost keeps the stored cost"
+    assert "$50.00 (cost $18.00)" in kept, "a price set without --cost keeps the stored cost"
     tiered = cli("prices", "set", "storage", "--tiers", "1000:0.10,:0.08")  # no --price needed; cost 0.04 kept
     assert "$0.10 (cost $0.04), graduated tiers 1000:0.10,:0.08" in tiered
     cli("configurations", "set", "C1", "C1-storage", "--products", "storage")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import guarded, state
+from meterbridge.cli.render import guarded, make_table, state
 from meterbridge.services import accounts
 from meterbridge.services.views import MemberView, TokenCreated, TokenView
 
@@ -44,7 +43,7 @@ def users_list(ctx: typer.Context) -> None:
     views = accounts.list_members(st.context(), st.tenant)
 
     def human() -> None:
-        table = Table("user", "role", "disabled")
+        table = make_table("user", "role", "disabled")
         for v in views:
             table.add_row(v.username, v.role.value, "yes" if v.disabled else "no")
         st.console.print(table)
@@ -91,7 +90,7 @@ def tokens_list(ctx: typer.Context) -> None:
     views = accounts.list_tokens(st.context(), st.tenant)
 
     def human() -> None:
-        table = Table("id", "name", "role", "created", "by", "last used", "revoked")
+        table = make_table("id", "name", "role", "created", "by", "last used", "revoked")
         for v in views:
             table.add_row(
                 str(v.id),

@@ -105,13 +105,15 @@ def push_command(
             )
         else:
             writes = view.totals.writes
+            blocked = view.totals.companies.get("blocked", 0)
+            held_back = f"; {blocked} company(ies) blocked, nothing written for them (below)" if blocked else ""
             st.console.print(
                 f"push {view.status.value}: {writes.landed} of {writes.planned} write(s) landed, "
-                f"{writes.failed} failed; {view.calls} ConnectWise call(s) (run {view.run})"
+                f"{writes.failed} failed{held_back}; {view.calls} ConnectWise call(s) (run {view.run})"
             )
             st.console.print(
                 f"billed for {view.period}: {st.money(view.totals.billed_before)} before -> "
-                f"{st.money(view.totals.billed_after)} planned"
+                f"{st.money(view.totals.billed_after)} after"
             )
             if view.approval and view.approval != "the approved plan":
                 st.console.print(f"approval: {view.approval}")

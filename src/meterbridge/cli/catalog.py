@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import State, guarded, state
+from meterbridge.cli.render import State, guarded, make_table, state
 from meterbridge.services import prices, products
 from meterbridge.services.tiers import format_tiers
 from meterbridge.services.views import Deleted, PriceView, ProductSaved, ProductView
@@ -54,7 +53,7 @@ def products_list(ctx: typer.Context) -> None:
     views = products.list_products(st.context(), st.tenant)
 
     def human() -> None:
-        table = Table(
+        table = make_table(
             "key", "name", "kind", "unit", "basis", "ConnectWise product", "price", "cost", "tiers", "overrides"
         )
         for v in views:
@@ -126,7 +125,7 @@ def prices_list(ctx: typer.Context, product: Annotated[str | None, typer.Option(
     views = prices.list_prices(st.context(), st.tenant, product=product)
 
     def human() -> None:
-        table = Table("product", "customer", "price", "cost", "tiers", "decimals")
+        table = make_table("product", "customer", "price", "cost", "tiers", "decimals")
         for v in views:
             table.add_row(
                 v.product,

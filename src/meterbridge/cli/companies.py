@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import fail, guarded, run, state
+from meterbridge.cli.render import fail, guarded, make_table, run, state
 from meterbridge.services import companies, customers
-from meterbridge.services.views import CustomerSaved, CustomerView, Imported, LinkReportView, LinkView
+from meterbridge.services.views import CustomerSaved, CustomerView, Imported, LinkReportView, LinkView, SuggestionView
 
 companies_app = typer.Typer(help="ConnectWise companies and customer links.", no_args_is_help=True)
 app.add_typer(companies_app, name="companies")
@@ -47,7 +46,7 @@ def companies_link(
         for entry in report.linked:
             st.console.print(f"  {entry.external_id} -> {entry.cw_identifier} (by {entry.how})")
         if report.suggested:
-            table = Table("customer", "name", "suggestions (score)", title="near matches: link by hand")
+            table = make_table("customer", "name", "suggestions (score)", title="near matches: link by hand")
             for entry in report.suggested:
                 suggestions = ", ".join(f"{s.identifier} ({s.score:.2f})" for s in entry.suggestions)
                 table.add_row(entry.external_id, entry.name, suggestions)
@@ -56,6 +55,26 @@ def companies_link(
             st.console.print(f"  [yellow]no match[/] {entry.external_id} ({entry.name})")
 
     st.out(report, human)
+
+
+@companies_app.command("suggest")
+@guarded(list[SuggestionView])
+def companies_suggest(ctx: typer.Context, customer: str) -> None:
+    """The ConnectWise companies a customer may be (name and id alike, scored), each with the command that links it."""
+    st = state(ctx)
+    views = companies.suggestions(st.context(), st.tenant, customer)
+
+    def human() -> None:
+        if not views:
+            st.console.print(
+                f"no imported company resembles {customer}: find its identifier in ConnectWise (Companies), then "
+                f"`{st.command('companies', 'link', customer, 'IDENTIFIER')}`"
+            )
+        for s in views:
+            link = st.command("companies", "link", customer, s.identifier)
+            st.console.print(f"{s.score:.2f}  {s.identifier}  {s.name}  ->  {link}", soft_wrap=True)
+
+    st.out(views, human)
 
 
 @companies_app.command("unlink")
@@ -75,7 +94,7 @@ def companies_list(ctx: typer.Context) -> None:
     links = companies.list_links(st.context(), st.tenant)
 
     def human() -> None:
-        table = Table("customer", "name", "company", "id", "how")
+        table = make_table("customer", "name", "company", "id", "how")
         for link in links:
             table.add_row(
                 link.external_id, link.name, link.cw_identifier or "-", str(link.cw_id or "-"), link.how or "-"
@@ -124,7 +143,7 @@ def customers_list(ctx: typer.Context) -> None:
     views = customers.list_customers(st.context(), st.tenant)
 
     def human() -> None:
-        table = Table("customer", "name", "company", "Managed ID", "push", "configurations")
+        table = make_table("customer", "name", "company", "Managed ID", "push", "configurations")
         for v in views:
             table.add_row(
                 v.external_id,

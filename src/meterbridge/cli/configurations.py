@@ -6,10 +6,9 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import fail, guarded, run, state
+from meterbridge.cli.render import fail, guarded, make_table, run, state
 from meterbridge.services import configurations, pins, rules
 from meterbridge.services.views import ConfigurationSaved, ConfigurationView, Deleted, PinView, RuleView
 
@@ -114,7 +113,7 @@ def configurations_list(ctx: typer.Context, customer: Annotated[str | None, type
     views = configurations.list_configurations(st.context(), st.tenant, customer)
 
     def human() -> None:
-        table = Table("customer", "key", "enabled", "options")
+        table = make_table("customer", "key", "enabled", "options")
         for v in views:
             table.add_row(v.customer, v.key, "yes" if v.enabled else "no", json.dumps(v.options))
         st.console.print(table)
@@ -174,7 +173,7 @@ def rules_list(ctx: typer.Context) -> None:
     views = rules.list_rules(st.context(), st.tenant)
 
     def human() -> None:
-        table = Table("name", "target", "rule")
+        table = make_table("name", "target", "rule")
         for rule in views:
             table.add_row(rule.name, rule.target, rule.text)
         st.console.print(table)

@@ -3,9 +3,7 @@ after, the safety verdict and the checksum; and the companies that need attentio
 
 from __future__ import annotations
 
-from rich.table import Table
-
-from meterbridge.cli.render import State, cli_hint
+from meterbridge.cli.render import State, cli_hint, make_table
 from meterbridge.domain.billing import LineKey
 from meterbridge.services.views import ChangeView, CompanyStatus, RunOutcome
 
@@ -19,8 +17,12 @@ def _what(st: State, change: ChangeView) -> str:
             what += f" to {values['cancelledDate']}"
         return what
     if change.fields:
-        return ", ".join(f"{f.field} {f.old} -> {f.new}" for f in change.fields)
+        return ", ".join(f"{f.field} {_value(f.old)} -> {_value(f.new)}" for f in change.fields)
     return change.reason
+
+
+def _value(value: object) -> str:
+    return "none" if value is None else str(value)
 
 
 def _billed(st: State, change: ChangeView) -> str:
@@ -34,7 +36,7 @@ def _billed(st: State, change: ChangeView) -> str:
 
 
 def print_plan(st: State, outcome: RunOutcome, details: bool) -> None:
-    table = Table(
+    table = make_table(
         "change", "customer", "ConnectWise product", "agreement", "what", "billed", title=f"plan for {outcome.period}"
     )
     for change in outcome.changes or []:
@@ -84,7 +86,7 @@ def print_companies(st: State, outcome: RunOutcome) -> None:
     troubled = {c: v for c, v in outcome.companies.items() if v.status is not CompanyStatus.OK}
     if not troubled:
         return
-    table = Table("customer", "status", "lines", "reasons", title="companies that need attention")
+    table = make_table("customer", "status", "lines", "reasons", title="companies that need attention")
     for customer, result in troubled.items():
         lines = ""
         if result.landed or result.failed:

@@ -27,9 +27,10 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.table import Table
 
 from meterbridge import runtime
-from meterbridge.domain.money import format_money
+from meterbridge.domain.money import format_money, format_unit_price
 from meterbridge.services import tenants
 from meterbridge.services.actors import Actor
 from meterbridge.services.context import Clock, Context
@@ -63,7 +64,8 @@ CLI_HINTS = {
     "init": "run `{meterbridge} init` first",
     "connection.set": "run `{meterbridge} connection set` first",
     "companies.import": "run `{meterbridge} companies import`, or check the identifier",
-    "companies.link": "link it with `{meterbridge} companies link {customer} COMPANY`",
+    "companies.link": "see the companies it may be, each with the command that links it: "
+    "`{meterbridge} companies suggest {customer}`",
     "rules.set": "add it with `{meterbridge} rules set {name} 'CONDITIONS'`",
     "doctor.create": "run `{meterbridge} doctor --period {period} --create`",
     "prices.places": "set --places {places} (up to 8), or round it yourself",
@@ -119,9 +121,8 @@ class State:
         return format_money(Decimal(str(amount)), self.currency)
 
     def unit(self, price: Any) -> str:
-        """A unit price as money, every decimal it carries: $0.093333."""
-        value = Decimal(str(price))
-        return f"{'-' if value < 0 else ''}{self.currency}{abs(value):f}"
+        """A unit price as money, every decimal it carries and at least cents: $45.00, $0.093333."""
+        return format_unit_price(Decimal(str(price)), self.currency)
 
     def command(self, *words: str) -> str:
         """A meterbridge command line that works as printed (global options included, values quoted)."""
@@ -151,6 +152,15 @@ def _login() -> str:
         return "unknown"
 
 
+def make_table(*headers: str, **options: Any) -> Table:
+    """A table whose cells wrap instead of being cut: on a narrow terminal two customers never
+    look the same (``NorthwindArc…``)."""
+    grid = Table(**options)
+    for header in headers:
+        grid.add_column(header, overflow="fold")
+    return grid
+
+
 def state(ctx: typer.Context) -> State:
     value = ctx.obj
     assert isinstance(value, State)
@@ -161,8 +171,15 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-def fail(message: str, code: int) -> NoReturn:
+def fail(message: str, code: int, error: ServiceError | None = None, *, as_json: bool = False) -> NoReturn:
+    """The message on stderr; with ``--json`` the error as data on stdout too (kind, field, row, hint)."""
     typer.echo(f"error: {message}", err=True)
+    if as_json:
+        body: dict[str, Any] = {"kind": error.kind.value if error else "invalid_input", "message": message}
+        if error is not None:
+            body.update(field=error.field, row=error.row, position=error.position, action=error.action)
+            body.update(params=error.params, hint=error.hint)
+        typer.echo(_json({"error": body}))
     raise typer.Exit(code)
 
 
@@ -192,8 +209,9 @@ def guarded(emits: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
     def decorate(function: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> None:
-            context = args[0] if args and isinstance(args[0], typer.Context) else kwargs.get("ctx")
-            st = context.obj if isinstance(context, typer.Context) and isinstance(context.obj, State) else None
+            context = kwargs.get("ctx", args[0] if args else None)
+            st = getattr(context, "obj", None)
+            st = st if isinstance(st, State) else None
             try:
                 function(*args, **kwargs)
             except typer.Exit:
@@ -202,7 +220,8 @@ def guarded(emits: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
                 failure = runtime.as_service_error(error, st.settings if st else Settings())
                 if failure is None:
                     raise
-                fail(error_text(st, failure), EXIT_CODES.get(failure.kind, 1))
+                code = EXIT_CODES.get(failure.kind, 1)
+                fail(error_text(st, failure), code, failure, as_json=bool(st and st.json))
 
         wrapper.emits = emits  # type: ignore[attr-defined]
         return wrapper

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import EXIT_PARTIAL, cli_hint, guarded, run, state
+from meterbridge.cli.render import EXIT_PARTIAL, cli_hint, guarded, make_table, run, state
 from meterbridge.services import basic_setup, doctor, leaks
 from meterbridge.services.views import FindingView, LeakView, StatsView
 
@@ -47,7 +46,7 @@ def leaks_command(
     report = run(leaks.revenue_leaks(st.context(), st.tenant, period))
 
     def human() -> None:
-        table = Table("kind", "customer", "what", "detail", title=f"revenue leaks in {report.period}")
+        table = make_table("kind", "customer", "what", "detail", title=f"revenue leaks in {report.period}")
         for leak in report.leaks:
             table.add_row(leak.kind.value, leak.customer, leak.subject, leak.detail)
         st.console.print(table if report.leaks else "no leaks found")

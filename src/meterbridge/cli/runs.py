@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import guarded, state
+from meterbridge.cli.render import guarded, make_table, state
 from meterbridge.services import runs
 from meterbridge.services.views import RunDetail, RunView
 
@@ -24,7 +23,7 @@ def runs_list(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1)] = 2
     views = runs.list_runs(st.context(), st.tenant, limit=limit)
 
     def human() -> None:
-        table = Table("run", "period", "kind", "trigger", "by", "started", "status", "changes", "calls")
+        table = make_table("run", "period", "kind", "trigger", "by", "started", "status", "changes", "calls")
         for v in views:
             counts = v.summary.get("counts", {})
             changes = ", ".join(f"{n} {k}" for k, n in counts.items() if n and k != "noop")
@@ -56,7 +55,7 @@ def runs_show(ctx: typer.Context, run_id: int) -> None:
             f"run {view.id}: {view.kind.value} of {view.period} by {view.started_by} ({view.trigger}), "
             f"{view.status.value}"
         )
-        table = Table("change", "customer", "ConnectWise product", "status", "reason / error")
+        table = make_table("change", "customer", "ConnectWise product", "status", "reason / error")
         for item in view.items:
             if item.kind == "noop":
                 continue

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import fail, guarded, state
+from meterbridge.cli.render import fail, guarded, make_table, state
 from meterbridge.domain.periods import Period
 from meterbridge.services import usage
 from meterbridge.services.scope import parse_period
@@ -97,7 +96,7 @@ def usage_list(
     )
 
     def human() -> None:
-        table = Table("customer", "product", "measured at", "quantity", "source", "received", "withdrawn")
+        table = make_table("customer", "product", "measured at", "quantity", "source", "received", "withdrawn")
         for v in views:
             table.add_row(
                 v.customer,

@@ -61,10 +61,22 @@ def ceil_div(quantity: Decimal, size: Decimal) -> Decimal:
 
 
 def format_money(amount: Decimal, symbol: str = "$") -> str:
-    """An amount as people read money: ``$1,234.50``, ``-$3.00`` (cents, half up)."""
+    """An amount as people read money: ``$1,234.50``, ``-$3.00``, ``EUR 480.00`` (cents, half up)."""
     rounded = round_amount(amount)
     sign = "-" if rounded < 0 else ""
-    return f"{sign}{symbol}{abs(rounded):,.2f}"
+    return f"{sign}{_symbol(symbol)}{abs(rounded):,.2f}"
+
+
+def format_unit_price(price: Decimal, symbol: str = "$") -> str:
+    """A unit price as money, with every decimal it carries and at least cents: ``$45.00``, ``$0.093333``."""
+    sign = "-" if price < 0 else ""
+    shown = abs(price).quantize(_places(max(AMOUNT_PLACES, decimals(price))))
+    return f"{sign}{_symbol(symbol)}{shown:,f}"
+
+
+def _symbol(symbol: str) -> str:
+    """``$`` sits against the amount; a code (EUR, CHF) is set apart by a space."""
+    return symbol if len(symbol) == 1 else f"{symbol} "
 
 
 def decimals(value: Decimal) -> int:

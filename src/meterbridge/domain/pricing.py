@@ -185,6 +185,16 @@ def price_quantity(
         else:
             rate, cost_rate = price.unit_price * per, price.unit_cost * per
             amount, cost_amount = round_amount(sent * rate), round_amount(sent * cost_rate)
+            if block_size is not None:
+                size = f"{block_size.normalize():f}"
+                steps.append(
+                    Step(
+                        "blocks",
+                        f"a block of {size} costs {size} x {price.unit_price} = {rate.normalize():f} "
+                        f"(cost {size} x {price.unit_cost} = {cost_rate.normalize():f})",
+                        rate,
+                    )
+                )
     priced = Priced(sent, amount, cost_amount, rate, cost_rate, price.places, not price.tiers)
     steps.append(
         Step(

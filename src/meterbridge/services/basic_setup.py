@@ -25,7 +25,7 @@ from meterbridge.services.context import Context
 from meterbridge.services.desired import Inputs, load_inputs
 from meterbridge.services.lease import Held, holding
 from meterbridge.services.runs import finish_run, start_run
-from meterbridge.services.scope import open_tenant, parse_period
+from meterbridge.services.scope import open_tenant
 from meterbridge.services.views import RunKind, RunStatus, StatsView
 
 BACKUP_STATS = "Backup Stats"
@@ -58,8 +58,8 @@ def _todo(inputs: Inputs, outcome: StatsView) -> list[tuple[str, int, str, Decim
 async def publish_backup_stats(
     ctx: Context, tenant: str, period_text: str, *, actor: Actor, wait_seconds: float = 0.0
 ) -> StatsView:
-    period = parse_period(period_text)
     scope = open_tenant(ctx, tenant)
+    period, _open = scope.billing_period(period_text)  # a month that has not started is refused
     connection = scope.connection()
     async with holding(ctx, scope.id, seconds=scope.settings.lease_seconds, wait_seconds=wait_seconds) as held:
         with ctx.db.session() as session:  # what changed while the lease was waited for counts

@@ -109,3 +109,14 @@ def show_customer(ctx: Context, tenant: str, external_id: str) -> CustomerView:
         customer = customer_row(session, row.id, external_id)
         counts = customers.configuration_counts(session, row.id)
         return _view(customer, customers.link_of(session, customer.id), counts.get(customer.id, 0))
+
+
+def require_customers(ctx: Context, tenant_id: int, names: frozenset[str] | None) -> None:
+    """Every customer named (a preview's or push's scope) exists; else NotFound names the others."""
+    if not names:
+        return
+    with ctx.db.session() as session:
+        known = {c.external_id for c in customers.all_of(session, tenant_id)}
+    unknown = sorted(names - known)
+    if unknown:
+        raise NotFound(f"customer(s) {', '.join(unknown)} do not exist", hint="check the names", field="customer")

@@ -105,11 +105,14 @@ def load_inputs(session: Session, scope: TenantScope, period: Period, *, only: f
     samples = _samples(session, inputs, by_id, product_keys, start, end)
     _lines(session, inputs, by_id, samples, prices, overrides, start, end)
     for (customer_key, product_key), items in samples.items():
-        if (customer_key, product_key) not in inputs.usage:
+        if (customer_key, product_key) not in inputs.usage:  # usage no configuration bills (the leak report)
             product = products[product_key]
-            inputs.usage[(customer_key, product_key)] = aggregate(
-                items, start, end, product.basis, product.unit, pushed_at=inputs.pushed_at
-            )
+            try:
+                inputs.usage[(customer_key, product_key)] = aggregate(
+                    items, start, end, product.basis, product.unit, pushed_at=inputs.pushed_at
+                )
+            except DomainError as error:
+                inputs.configuration_errors.setdefault(customer_key, []).append(f"usage of {product_key}: {error}")
     for identity in journal.identities(session, tenant_id):
         inputs.identities[identity.addition_id] = Identity(
             identity.line_key,

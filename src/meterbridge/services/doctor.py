@@ -21,7 +21,7 @@ from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
 from meterbridge.services.planning import Built, build_plan, read_catalog
-from meterbridge.services.scope import open_tenant, parse_period
+from meterbridge.services.scope import open_tenant
 from meterbridge.services.views import FindingView, Severity
 
 
@@ -69,8 +69,8 @@ def _mapped_products(built: Built) -> dict[str, str]:
 
 async def diagnose(ctx: Context, tenant: str, period_text: str, *, actor: Actor, create: bool = False) -> Diagnosis:
     """Check the ConnectWise side; with ``create``, fix what can be fixed (each fix audited as the actor's)."""
-    period = parse_period(period_text)
     scope = open_tenant(ctx, tenant)
+    period, _open = scope.billing_period(period_text)  # a month that has not started is refused
     settings, connection = scope.settings, scope.connection()
     diagnosis = Diagnosis()
     async with ctx.client(connection) as cw:

@@ -103,7 +103,8 @@ def write_result(
         entry.result = result
         entry.completed_at = ctx.clock()
         if item_status is not None:
-            runs.mark_item(session, entry.run_id, entry.sequence, item_status, result.get("error"))
+            landed = addition.id if addition is not None else None
+            runs.mark_item(session, entry.run_id, entry.sequence, item_status, result.get("error"), landed)
         if addition is not None and line_key is not None and agreement_id is not None:
             entry.addition_id = addition.id
             remember(session, ctx, held.tenant_id, line_key, agreement_id, addition, adopted=False, period=period)

@@ -9,7 +9,7 @@ from meterbridge.domain.plan import ChangeKind
 from meterbridge.services.context import Context
 from meterbridge.services.desired import Inputs
 from meterbridge.services.planning import build_plan
-from meterbridge.services.scope import open_tenant, parse_period
+from meterbridge.services.scope import open_tenant
 from meterbridge.services.views import LeakKind, LeakView
 
 
@@ -24,8 +24,8 @@ class LeakReport:
 
 
 async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakReport:
-    period = parse_period(period_text)
     scope = open_tenant(ctx, tenant)
+    period, _open = scope.billing_period(period_text)  # a month that has not started is refused
     report = LeakReport(str(period))
     async with ctx.client(scope.connection()) as cw:
         built = await build_plan(scope, period, cw)

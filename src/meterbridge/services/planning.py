@@ -240,7 +240,14 @@ async def build_plan(
             if blocked:
                 targets.append(Target(line, None, blocked))
                 continue
-        targets.append(Target(line, agreement_view(agreement)))
+        targets.append(
+            Target(
+                line,
+                agreement_view(agreement),
+                default_description=_catalog_text(catalog, line.cw_product),
+                waiting=_waiting(inputs, configured, period) if provisional else None,
+            )
+        )
 
     settings = inputs.settings
     built.catalog_problems = catalog_problems(products, catalog, period)
@@ -259,6 +266,24 @@ async def build_plan(
     built.safety = judge(built.plan, settings.thresholds())
     built.actions = _actions(built, period)
     return built
+
+
+def _catalog_text(catalog: dict[str, CatalogItem], cw_product: str) -> str | None:
+    """What ConnectWise's invoice says for a product of its catalog (its customer description)."""
+    item = catalog.get(cw_product.casefold())
+    return (item.customer_description or item.description) if item else None
+
+
+def _waiting(inputs: Inputs, configured: ConfiguredLine, period: Period) -> str | None:
+    """A provisional period whose usage has not arrived yet for the line: it is left as it is, not
+    billed at zero (early in the month every running line would drop to nothing)."""
+    products = inputs.configuration_products.get(configured.configuration_id, ())
+    customer = configured.line.customer
+    if any((customer, product) in inputs.sampled for product in products):
+        return None
+    return (
+        f"{period} is not over and has no usage samples for {customer} yet: the line is left as it is until they arrive"
+    )
 
 
 def _actions(built: Built, period: Period) -> dict[str, tuple[str, dict[str, str]]]:

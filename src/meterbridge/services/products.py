@@ -3,16 +3,19 @@ ConnectWise catalog item it maps to."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
 from meterbridge.domain.billing import Product as DomainProduct
-from meterbridge.domain.billing import ProductKind
-from meterbridge.domain.units import Unit
+from meterbridge.domain.billing import ProductKind, validate_configuration
+from meterbridge.domain.errors import DomainError, UnitError
+from meterbridge.domain.units import Unit, convert
 from meterbridge.domain.usage import Basis
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
+from meterbridge.services.configuration_options import domain_configuration
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput, NotFound
 from meterbridge.services.scope import tenant_row
@@ -20,6 +23,8 @@ from meterbridge.services.tiers import tier_views
 from meterbridge.services.views import ProductSaved, ProductView
 from meterbridge.store.models import Price, Product
 from meterbridge.store.repos import catalog
+from meterbridge.store.repos import configurations as configs_repo
+from meterbridge.store.repos import usage as samples
 
 
 def _choice(field: str, value: str, allowed: type[StrEnum]) -> str:
@@ -91,6 +96,8 @@ def save_product(
         if cw_product is not None:
             product.cw_product = cw_product or None
         session.flush()
+        if not created:
+            _still_fits(session, row.id, product)
         audit(
             session,
             ctx,
@@ -107,6 +114,32 @@ def save_product(
         )
         view = _view(product, catalog.prices(session, row.id))
         return ProductSaved(**view.model_dump(), created=created)
+
+
+def _still_fits(session: Session, tenant_id: int, product: Product) -> None:
+    """A changed unit or kind must still fit the samples stored and the configurations that bill it."""
+    unit = Unit(product.unit)
+    for stored in sorted(samples.units_of(session, tenant_id, product.id)):
+        try:
+            convert(Decimal(1), Unit(stored), unit)
+        except UnitError:
+            raise InvalidInput(
+                f"unit: samples of {product.key} are stored in {stored}, which {unit.value} cannot measure",
+                hint="keep the unit, or make a new product for the new unit",
+                field="unit",
+            ) from None
+    products = {p.key: domain_product(p) for p in catalog.products(session, tenant_id)}
+    for config, customer in configs_repo.named(session, tenant_id):
+        if product.key not in config.options.get("products", ()):
+            continue
+        try:
+            validate_configuration(domain_configuration(config, customer), products)
+        except DomainError as error:
+            raise InvalidInput(
+                f"{'unit' if 'unit' in str(error) else 'kind'}: with this change, {error}",
+                hint=f"change configuration {config.key} first, or keep the product as it is",
+                field="unit" if "unit" in str(error) else "kind",
+            ) from None
 
 
 def list_products(ctx: Context, tenant: str) -> list[ProductView]:

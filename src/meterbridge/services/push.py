@@ -13,6 +13,7 @@ which did not. Every line the push leaves right records the period it now holds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,15 @@ from meterbridge.domain.plan import ChangeKind
 from meterbridge.domain.safety import Verdict
 from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
-from meterbridge.services.errors import ApprovalNeeded, ChecksumMismatch, ConnectWiseFailed, LeaseLost, ServiceError
+from meterbridge.services.customers import require_customers
+from meterbridge.services.errors import (
+    ApprovalNeeded,
+    ChecksumMismatch,
+    ConnectWiseFailed,
+    InvalidInput,
+    LeaseLost,
+    ServiceError,
+)
 from meterbridge.services.journal import record_periods, remember, resume
 from meterbridge.services.lease import Held, holding
 from meterbridge.services.live import LiveRun
@@ -38,6 +47,7 @@ from meterbridge.services.views import ChangeView, CompanyStatus, ResumedView, R
 from meterbridge.services.writes import apply_writes
 
 Progress = Callable[[int, int], None]  # (done, total) writes
+_CHECKSUM = re.compile(r"[0-9a-f]{64}")
 
 
 class Outcome(RunOutcome):
@@ -96,6 +106,7 @@ async def preview(
 ) -> Outcome:
     scope = open_tenant(ctx, tenant)
     period, provisional = scope.billing_period(period_text)
+    require_customers(ctx, scope.id, only)
     connection = scope.connection()
     run_id = start_run(ctx, scope.id, str(period), RunKind.PREVIEW, actor=actor)
     async with ctx.client(connection) as cw:
@@ -137,6 +148,16 @@ async def push(
 ) -> Outcome:
     """``live``: follow the push while it runs (its run id as soon as it has one, writes done,
     lines landed and failed); ``progress``: called with (done, total) writes."""
+    if checksum is not None and force:
+        raise InvalidInput(
+            "force: push either the reviewed plan (its checksum) or what is planned now (force), not both",
+            field="force",
+        )
+    if checksum is not None and not _CHECKSUM.fullmatch(checksum):
+        raise InvalidInput(
+            f"checksum: {checksum!r} is not a plan's checksum (64 hexadecimal characters, as the preview prints it)",
+            field="checksum",
+        )
     if checksum is None and not force:
         raise ApprovalNeeded(
             "a push applies a reviewed plan",
@@ -146,6 +167,7 @@ async def push(
         )
     scope = open_tenant(ctx, tenant)
     period, provisional = scope.billing_period(period_text)
+    require_customers(ctx, scope.id, only)
     connection = scope.connection()
     async with holding(ctx, scope.id, seconds=scope.settings.lease_seconds, wait_seconds=wait_seconds) as held:
         scope = open_tenant(ctx, tenant)  # settings changed while the lease was waited for count

@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
 
 from meterbridge.domain.errors import UnitError
 from meterbridge.domain.periods import Period
@@ -22,7 +24,7 @@ from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
 from meterbridge.services.customers import customer_row
-from meterbridge.services.errors import InvalidInput
+from meterbridge.services.errors import InvalidInput, NotFound
 from meterbridge.services.scope import tenant_row
 from meterbridge.services.tiers import decimal_of
 from meterbridge.services.views import SampleView, UsageStored, Withdrawn
@@ -133,6 +135,36 @@ def _distinct(samples: list[Sample]) -> list[tuple[int, Sample]]:
     return sorted(first.values(), key=lambda item: item[0])
 
 
+#: How far ahead of the clock a sample may be measured (clocks differ a little); later is a mistake.
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+def _checked(sample: Sample, position: int, count: int, now: datetime) -> Sample:
+    """The sample with its unit spelled as meterbridge does; refused when it cannot be a measurement."""
+    where, row = (f"sample {position}", position) if count > 1 else ("sample", None)
+    try:
+        unit = Unit.parse(sample.unit)
+    except UnitError as error:
+        raise InvalidInput(f"{where}: unit: {error}", row=row, field="unit") from None
+    if not sample.quantity.is_finite() or sample.quantity < 0:
+        raise InvalidInput(f"{where}: quantity: {sample.quantity} cannot be negative", row=row, field="quantity")
+    if unit is Unit.COUNT and sample.quantity != sample.quantity.to_integral_value():
+        raise InvalidInput(
+            f"{where}: quantity: {sample.quantity} {unit.value} is not a whole number; licenses and devices are "
+            "counted in whole units",
+            row=row,
+            field="quantity",
+        )
+    if sample.measured_at > now + FUTURE_SKEW:
+        raise InvalidInput(
+            f"{where}: measured_at: {sample.measured_at.isoformat()} is in the future (it is {now:%Y-%m-%d %H:%M} "
+            "UTC); check the time and its zone",
+            row=row,
+            field="measured_at",
+        )
+    return replace(sample, unit=unit.value)
+
+
 def store_samples(
     ctx: Context, tenant: str, samples: list[Sample], *, actor: Actor, source: str = DEFAULT_SOURCE
 ) -> UsageStored:
@@ -152,6 +184,7 @@ def store_samples(
         row = tenant_row(session, tenant)
         known = {c.external_id: c for c in customers.all_of(session, row.id)}
         products = {p.key: p for p in catalog.products(session, row.id)}
+        samples = [_checked(sample, position, len(samples), now) for position, sample in enumerate(samples, start=1)]
         distinct = _distinct(samples)
         moments = [s.measured_at for _, s in distinct]
         stored = samples_repo.of_source(session, row.id, source, min(moments), max(moments)) if moments else {}
@@ -264,6 +297,14 @@ def _filter(
     )
 
 
+def _known(session: Session, tenant_id: int, customer: str | None, product: str | None) -> None:
+    """A filter naming a customer or product that does not exist is a mistake, not an empty answer."""
+    if customer is not None:
+        customer_row(session, tenant_id, customer)
+    if product is not None and catalog.product(session, tenant_id, product) is None:
+        raise NotFound(f"product {product!r} does not exist", field="product")
+
+
 def list_samples(
     ctx: Context,
     tenant: str,
@@ -280,6 +321,7 @@ def list_samples(
         raise InvalidInput("limit: list at least 1 sample", field="limit")
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
+        _known(session, row.id, customer, product)
         where = _filter(
             ZoneInfo(row.time_zone), customer=customer, product=product, period=period, source=source, at=None,
             withdrawn=withdrawn,
@@ -314,7 +356,7 @@ def withdraw_samples(
     counted. The next preview of their period shows what changes."""
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        customer_row(session, row.id, customer)  # NotFound names it
+        _known(session, row.id, customer, product)
         where = _filter(
             ZoneInfo(row.time_zone), customer=customer, product=product, period=period, source=source, at=at,
             withdrawn=False,

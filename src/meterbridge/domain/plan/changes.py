@@ -54,6 +54,10 @@ class Target:
     line: DesiredLine
     agreement: AgreementView | None
     unresolved: str | None = None  # e.g. "2 agreements match the rule (12, 14): pin one ..."
+    #: the ConnectWise product's own invoice text: what an addition says when the line has no description
+    default_description: str | None = None
+    #: why the line is left as it is this time (a provisional period without samples yet)
+    waiting: str | None = None
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,9 @@ def _values(line: DesiredLine, agreement_id: int, effective: date, cancelled: da
     return values
 
 
-def _diff(line: DesiredLine, actual: ActualAddition, cancelled: date | None) -> list[FieldChange]:
+def _diff(
+    line: DesiredLine, actual: ActualAddition, cancelled: date | None, default_description: str | None = None
+) -> list[FieldChange]:
     changes = []
     if actual.quantity != line.quantity:
         changes.append(FieldChange("quantity", actual.quantity, line.quantity))
@@ -46,6 +48,13 @@ def _diff(line: DesiredLine, actual: ActualAddition, cancelled: date | None) -> 
         changes.append(FieldChange("billCustomer", actual.bill_customer, line.bill_customer.value))
     if line.description is not None and actual.description != line.description:
         changes.append(FieldChange("invoiceDescription", actual.description, line.description))
+    elif (
+        line.description is None
+        and default_description is not None
+        and actual.description not in (None, default_description)
+    ):
+        # our description was taken away: the invoice goes back to the ConnectWise product's own text
+        changes.append(FieldChange("invoiceDescription", actual.description, default_description))
     if actual.cancelled != cancelled:
         changes.append(FieldChange("cancelledDate", actual.cancelled, cancelled))
     return changes
@@ -109,6 +118,8 @@ def plan_line(
     )
     if target.agreement is None:
         return [replace(base, kind=ChangeKind.BLOCKED, reason=target.unresolved or "no agreement")]
+    if target.waiting is not None:
+        return [_left(base, owned.get(key), target.agreement.id, target.waiting)]
     if settled.blocked is not None:
         refused = replace(base, kind=ChangeKind.BLOCKED, reason=settled.blocked, agreement_id=target.agreement.id)
         return [replace(refused, holds_company=False)]
@@ -132,7 +143,23 @@ def plan_line(
     notes = (*settled.notes, *warnings)
     if existing is None:
         return [_create(base, line, target.agreement.id, effective, cancelled, notes), *extra]
-    return [_on_existing(base, line, existing, period, cancelled, notes, settled.notes, drift_policy), *extra]
+    changed = _on_existing(base, line, existing, period, cancelled, notes, settled.notes, drift_policy, target)
+    return [changed, *extra]
+
+
+def _left(base: Change, existing: ActualAddition | None, agreement_id: int, reason: str) -> Change:
+    """A noop that leaves the line's addition (if any) as it is, saying why."""
+    if existing is None:
+        return replace(base, agreement_id=agreement_id, reason=reason)
+    amount = billed(existing.quantity, existing.unit_price, existing.bill_customer)
+    return replace(
+        base,
+        agreement_id=existing.agreement_id,
+        addition_id=existing.id,
+        old_amount=amount,
+        new_amount=amount,
+        reason=reason,
+    )
 
 
 def _create(
@@ -154,6 +181,7 @@ def _on_existing(
     notes: tuple[str, ...],
     strategy_notes: tuple[str, ...],
     drift_policy: DriftPolicy,
+    target: Target,
 ) -> Change:
     """Update, cancel or leave the addition the line goes on (only the fields that change)."""
     drift = _drifted(existing)
@@ -185,7 +213,7 @@ def _on_existing(
             warnings=(*strategy_notes, drift_note) if drift else strategy_notes,
             new_amount=old_amount,
         )
-    diff = _diff(line, existing, cancelled)
+    diff = _diff(line, existing, cancelled, target.default_description)
     if not diff:
         return base
     if drift and drift_policy is DriftPolicy.KEEP_THEIRS:

@@ -128,12 +128,21 @@ def items_page(
     return list(page), total
 
 
-def mark_item(session: Session, run_id: int, position: int, status: str, error: str | None = None) -> None:
-    session.execute(
-        update(PlanItem)
-        .where(PlanItem.run_id == run_id, PlanItem.position == position)
-        .values(status=status, error=error)
-    )
+def mark_item(
+    session: Session, run_id: int, position: int, status: str, error: str | None = None, addition_id: int | None = None
+) -> None:
+    """A plan item's outcome; a create that landed also records the addition it made."""
+    if addition_id is None:
+        session.execute(
+            update(PlanItem)
+            .where(PlanItem.run_id == run_id, PlanItem.position == position)
+            .values(status=status, error=error)
+        )
+        return
+    item = session.scalar(select(PlanItem).where(PlanItem.run_id == run_id, PlanItem.position == position))
+    if item is not None:
+        item.status, item.error = status, error
+        item.payload = {**item.payload, "addition_id": addition_id}
 
 
 def first_write_of(session: Session, tenant_id: int, period: str) -> datetime | None:

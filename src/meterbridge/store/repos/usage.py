@@ -80,3 +80,13 @@ def matching(
     if limit is not None:
         query = query.limit(limit)
     return [(row, customer, product) for row, customer, product in session.execute(query)]
+
+
+def units_of(session: Session, tenant_id: int, product_id: int) -> set[str]:
+    """The units a product's stored samples are in."""
+    query = (
+        select(UsageSampleRow.unit)
+        .where(UsageSampleRow.tenant_id == tenant_id, UsageSampleRow.product_id == product_id)
+        .distinct()
+    )
+    return set(session.scalars(query))
