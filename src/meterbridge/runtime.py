@@ -76,6 +76,11 @@ def database_label(settings: Settings) -> str:
         return "(unreadable database URL)"
 
 
+#: Failures of the layers below the services that ``as_service_error`` turns into service errors
+#: (a front-end registers its handler for each, without importing those layers itself).
+BELOW_SERVICES: tuple[type[Exception], ...] = (ConnectWiseError, SecretKeyError, SQLAlchemyError, OSError)
+
+
 def as_service_error(error: BaseException, settings: Settings) -> ServiceError | None:
     """A failure below the services as the error a user can act on; None for anything else."""
     if isinstance(error, ServiceError):

@@ -34,7 +34,7 @@ def serve(
         "MBRIDGE_KEY_FILE": str(settings.resolved_key_file),
         "MBRIDGE_SECURE_COOKIES": "false" if insecure_cookies else "true",
     }
-    os.environ.update({k: v for k, v in environment.items() if k not in os.environ or k != "MBRIDGE_KEY_FILE"})
+    os.environ.update(environment)  # the server process reads its settings as this command resolved them
     if settings.secret_key is not None:
         os.environ["MBRIDGE_SECRET_KEY"] = settings.secret_key.get_secret_value()
     revision = context.db.current_revision()

@@ -208,6 +208,9 @@ class ConnectWiseClient:
                     response = await self._http.request(
                         method, url, params=params, content=content, headers=all_headers
                     )
+                except httpx2.InvalidURL as error:  # nothing was sent: the request cannot be made at all
+                    self.stats.failure(endpoint)
+                    raise ConfigurationError(f"{error}", method=method, path=path) from None
                 except httpx2.TransportError as error:
                     self.stats.call(endpoint, self._clock() - started)
                     self._observe(endpoint, type(error).__name__, self._clock() - started)

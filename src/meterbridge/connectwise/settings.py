@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import httpx2
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 #: Cloud sites whose API answers only on the ``api-`` host (API-NOTES.md section 2).
 CLOUD_DOMAINS = ("myconnectwise.net", "connectwisedev.com")
 ON_PREMISE_CODEBASE = "v4_6_release/"
+
+
+def _printable(text: str) -> bool:
+    return bool(text) and all(" " < ch < "\x7f" for ch in text)
 
 
 class ConnectionSettings(BaseModel):
@@ -41,6 +46,27 @@ class ConnectionSettings(BaseModel):
             raise ValueError("site must be a host name such as na.myconnectwise.net (optionally with https://)")
         if parts.path not in ("", "/"):
             raise ValueError("site must be only the host, without a path")
+        try:
+            httpx2.URL(f"{parts.scheme}://{parts.netloc}/")
+        except httpx2.InvalidURL:
+            raise ValueError(
+                f"site: {parts.hostname!r} is not a host name (letters, digits, dots and dashes)"
+            ) from None
+        return value
+
+    @field_validator("company_id", "public_key", "client_id")
+    @classmethod
+    def _fits_a_header(cls, value: str) -> str:
+        """They travel in HTTP headers (Basic auth, clientId): printable ASCII, no spaces."""
+        if not _printable(value.strip()):
+            raise ValueError("use only letters, digits and punctuation (printable ASCII, no spaces)")
+        return value.strip()
+
+    @field_validator("private_key")
+    @classmethod
+    def _key_fits_a_header(cls, value: SecretStr) -> SecretStr:
+        if not _printable(value.get_secret_value()):
+            raise ValueError("the private key is printable ASCII without spaces, as ConnectWise shows it")
         return value
 
     @field_validator("codebase")

@@ -1,0 +1,133 @@
+"""What requests send: the bodies of the routes that change something."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+MAX_ID = 2_147_483_647  # ConnectWise's and the database's ids are 32-bit
+
+#: A run's, token's or ConnectWise record's id in a path.
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignIn(Body):
+    username: str = Field(max_length=100)
+    password: SecretStr = Field(max_length=1000)
+
+
+class ConnectionIn(Body):
+    site: str = Field(description="ConnectWise site host, e.g. na.myconnectwise.net")
+    company_id: str
+    public_key: str
+    private_key: SecretStr = Field(description="sealed at rest; never returned")
+    client_id: str
+    api_version: str = "2026.4"
+    codebase: str | None = None
+
+
+class CustomerIn(Body):
+    name: str | None = Field(default=None, description="needed for a new customer")
+    managed_id: str | None = Field(default=None, description='ConnectWise Managed ID (digits); "" removes it')
+    push_enabled: bool | None = None
+
+
+class LinkIn(Body):
+    company: str = Field(description="the ConnectWise company's identifier or id")
+
+
+class ProductIn(Body):
+    name: str | None = None
+    kind: str | None = Field(default=None, description="license, storage, device or traffic")
+    unit: str | None = Field(default=None, description="count, B, MB, GB, TB, MiB, GiB, TiB")
+    basis: str | None = Field(default=None, description="last, max, average or sum")
+    cw_product: str | None = Field(default=None, description='ConnectWise catalog identifier; "" removes it')
+
+
+class TierIn(Body):
+    up_to: Decimal | None = Field(default=None, description="empty for the last tier")
+    unit_price: Decimal
+    unit_cost: Decimal | None = None
+
+
+class PriceIn(Body):
+    unit_price: Decimal | None = None
+    unit_cost: Decimal | None = None
+    tiers: list[TierIn] | None = Field(default=None, description="[] removes the tiers")
+    tier_mode: str | None = Field(default=None, description="graduated or volume")
+    places: int | None = Field(default=None, ge=0, le=8, description="decimals the price keeps (0 to 8)")
+
+
+class ConfigurationIn(Body):
+    customer: str
+    options: dict[str, Any] = Field(default_factory=dict, description="the options to set; the others are kept")
+    enabled: bool | None = None
+    clear: list[str] = Field(default_factory=list, description="options back to their defaults")
+    replace: bool = Field(default=False, description="every option not given back to its default")
+
+
+class PinIn(Body):
+    cw_id: int = Field(ge=1, le=MAX_ID, description="the agreement (or addition) id in ConnectWise")
+
+
+class RuleIn(Body):
+    text: str = Field(description='ConnectWise conditions, e.g. type/name = "Backup Services"', max_length=2000)
+    target: Literal["agreement", "addition"] = "agreement"
+
+
+class SampleIn(Body):
+    customer: str
+    product: str
+    measured_at: datetime
+    quantity: Decimal
+    unit: str
+    customer_name: str | None = None
+
+
+class UsageIn(Body):
+    source: str = "default"
+    samples: list[SampleIn] = Field(max_length=100_000)
+
+
+class WithdrawIn(Body):
+    customer: str
+    product: str | None = None
+    period: str | None = None
+    at: datetime | None = None
+    source: str | None = None
+
+
+class PeriodIn(Body):
+    period: str = Field(description="a billing month, e.g. 2026-10")
+
+
+class PreviewIn(PeriodIn):
+    customers: list[str] | None = Field(default=None, description="only these customers")
+
+
+class PushIn(PreviewIn):
+    checksum: str | None = Field(default=None, description="the reviewed plan's checksum")
+    force: bool = Field(default=False, description="push what is planned now (still held over the thresholds)")
+    wait_seconds: float = Field(default=0, ge=0, le=600, description="wait for another push of the tenant")
+
+
+class DoctorIn(PeriodIn):
+    create: bool = Field(default=False, description="create the missing catalog items and agreements")
+
+
+class MemberIn(Body):
+    role: Literal["admin", "billing", "viewer"]
+    password: SecretStr | None = Field(default=None, description="needed for a new user; replaces an existing one's")
+
+
+class TokenIn(Body):
+    name: str = Field(max_length=100)
+    role: Literal["admin", "billing", "viewer"]

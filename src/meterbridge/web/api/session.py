@@ -1,0 +1,61 @@
+"""Signing in and out: a session for the console (an HttpOnly cookie, SameSite Lax, Secure) and a
+CSRF token the client sends with every request that changes something. Sign-in attempts are
+limited per username and per address."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from meterbridge.services import accounts
+from meterbridge.services.errors import Unauthorized
+from meterbridge.services.views import SessionView
+from meterbridge.web.api.bodies import SignIn
+from meterbridge.web.deps import SESSION_COOKIE, context
+from meterbridge.web.errors import ErrorBody
+
+router = APIRouter(prefix="/api/v1/session", tags=["session"])
+
+
+@router.post("", response_model=SessionView, responses={401: {"model": ErrorBody}, 429: {"model": ErrorBody}})
+def sign_in(request: Request, body: SignIn) -> JSONResponse:
+    ctx = context(request)
+    limiter = request.app.state.sign_ins
+    keys = (f"user:{body.username.casefold()}", f"address:{request.client.host if request.client else '?'}")
+    limiter.check(*keys)
+    try:
+        secret, view = accounts.sign_in(ctx, body.username, body.password.get_secret_value())
+    except Unauthorized:
+        limiter.failed(*keys)
+        raise
+    limiter.succeeded(*keys)
+    response = JSONResponse(view.json_data())
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=accounts.expires_in(view, ctx.clock()),
+        httponly=True,
+        secure=bool(request.app.state.secure_cookies),
+        samesite="lax",
+        path="/",
+    )
+    return response
+
+
+@router.get("", response_model=SessionView, responses={401: {"model": ErrorBody}})
+def current(request: Request) -> SessionView:
+    secret = request.cookies.get(SESSION_COOKIE)
+    signed_in = accounts.session_principal(context(request), secret) if secret else None
+    if signed_in is None:
+        raise Unauthorized("not signed in", hint="sign in first")
+    return signed_in[1]
+
+
+@router.delete("", status_code=204, responses={204: {"description": "signed out"}})
+def sign_out(request: Request) -> Response:
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret:
+        accounts.sign_out(context(request), secret)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

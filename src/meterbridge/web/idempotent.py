@@ -1,0 +1,44 @@
+"""``Idempotency-Key`` on the POSTs that write to ConnectWise: a retried request with the same key
+gets the first answer (``Idempotent-Replayed: true``) and starts nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from meterbridge.services import idempotency
+from meterbridge.services.scope import open_tenant
+from meterbridge.services.views import View
+from meterbridge.web.deps import TenantCall
+
+KEY_HELP = "a key of yours (e.g. a UUID): a retry with the same key gets the first answer and starts nothing"
+
+
+async def once(
+    call: TenantCall,
+    request: Request,
+    body: Any,
+    status: int,
+    work: Callable[[], Awaitable[View]],
+    headers: Callable[[View], dict[str, str]] | None = None,
+) -> JSONResponse:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        result = await work()
+        return JSONResponse(result.json_data(), status_code=status, headers=headers(result) if headers else None)
+    tenant_id = open_tenant(call.ctx, call.tenant).id
+    print_ = idempotency.fingerprint(request.method, request.url.path, body)
+    replay = idempotency.begin(call.ctx, tenant_id, key, print_)
+    if replay is not None:
+        return JSONResponse(replay.body, status_code=replay.status, headers={"Idempotent-Replayed": "true"})
+    try:
+        result = await work()
+    except BaseException:
+        idempotency.release(call.ctx, tenant_id, key)
+        raise
+    data = result.json_data()
+    idempotency.finish(call.ctx, tenant_id, key, status, data)
+    return JSONResponse(data, status_code=status, headers=headers(result) if headers else None)
