@@ -160,6 +160,8 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
         )
         def import_usage(self, customer: str, product: str, period: str, day: int, quantity: int, twice: bool) -> None:
             month = Period.parse(period)
+            if period == PERIODS[-1]:
+                day = min(day, 2)  # the open month: measured up to now (3 December), never in the future
             at = datetime(month.year, month.month, day, 12, tzinfo=UTC)
             sample = usage.Sample(customer, product, at, Decimal(quantity), "GB")
             usage.store_samples(self.ctx, self.tenant, [sample], source="feed", actor=ACTOR)

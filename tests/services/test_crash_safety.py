@@ -38,7 +38,8 @@ def _env(world: World, home: Path) -> dict[str, str]:
 
 
 def _push(world: World, home: Path, *extra: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "meterbridge", "push", "--period", PERIOD, "--force", *extra]
+    approval = [] if "--checksum" in extra else ["--force"]  # a reviewed plan, or what is planned now
+    command = [sys.executable, "-m", "meterbridge", "push", "--period", PERIOD, *approval, *extra]
     return subprocess.Popen(command, env=_env(world, home), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

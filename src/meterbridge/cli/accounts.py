@@ -31,7 +31,7 @@ def users_add(
     """Give a user a role in the tenant (a new user gets the password; an existing one's is replaced)."""
     st = state(ctx)
     secret = None if keep_password else password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    view = accounts.add_member(st.context(), st.tenant, username, role, password=secret, actor=st.actor)
+    view = accounts.add_member(st.context(), st.tenant, username, role, password=secret, actor=st.actor, operator=True)
     st.out(view, lambda: st.console.print(f"{view.username} is {view.role.value} in tenant {st.tenant}"))
 
 

@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
-from meterbridge.services.errors import InvalidInput, NotFound, Unauthorized
+from meterbridge.services.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from meterbridge.services.scope import tenant_row
 from meterbridge.services.views import MemberView, Role, SessionView, TenantAccess, TokenCreated, TokenView
 from meterbridge.store.models import ApiToken, Membership, Tenant, User, WebSession
 from meterbridge.store.repos import accounts
 
 MIN_PASSWORD = 12
+MAX_TOKEN_ID = 2_147_483_647
 TOKEN_PREFIX = "mb"  # noqa: S105 - the marker tokens start with, not a secret
 SESSION_HOURS = 12
 USED_EVERY = timedelta(minutes=1)  # a token's last use is written at most this often
@@ -67,10 +68,21 @@ def _role(text: str) -> Role:
 
 
 def add_member(
-    ctx: Context, tenant: str, username: str, role: str, *, actor: Actor, password: str | None = None
+    ctx: Context,
+    tenant: str,
+    username: str,
+    role: str,
+    *,
+    actor: Actor,
+    password: str | None = None,
+    operator: bool = False,
 ) -> MemberView:
-    """Give a user a role in the tenant, creating the user (with ``password``) when new; a password
-    given for an existing user replaces theirs."""
+    """Give a user a role in the tenant, creating the user (with ``password``) when new.
+
+    A tenant's admin (``operator`` False: the API) manages only users of that tenant alone: a
+    user who is also a member elsewhere is refused, so no tenant can set another tenant's
+    member's password or take them in. The operator (the command line, on the server) may do
+    both."""
     if not _USERNAME.match(username):
         raise InvalidInput("username: 1 to 100 letters, digits and . _ @ - (an e-mail address works)", field="username")
     wanted = _role(role)
@@ -79,6 +91,14 @@ def add_member(
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         user = accounts.user(session, username)
+        if user is not None and not operator:
+            elsewhere = [t for _, t in accounts.memberships_of(session, user.id) if t.id != row.id]
+            if elsewhere or accounts.membership(session, user.id, row.id) is None:
+                raise Conflict(
+                    f"username: {username} is taken",
+                    hint="choose another username, or ask the operator to add this user (meterbridge users add)",
+                    field="username",
+                )
         if user is None:
             if password is None:
                 raise InvalidInput(f"password: {username} is a new user: give a password", field="password")
@@ -89,11 +109,13 @@ def add_member(
             user.password_hash = _hasher.hash(password)
             accounts.end_sessions(session, user_id=user.id)  # a new password signs them out everywhere
         membership = accounts.membership(session, user.id, row.id)
+        before = {"username": username, "role": membership.role} if membership else None
         if membership is None:
             membership = Membership(user_id=user.id, tenant_id=row.id, role=wanted.value)
             session.add(membership)
         membership.role = wanted.value
-        audit(session, ctx, row.id, actor, "member.set", {"username": username, "role": wanted.value})
+        after = {"username": username, "role": wanted.value, "password changed": password is not None}
+        audit(session, ctx, row.id, actor, "member.set", after, before=before)
         return MemberView(username=username, role=wanted, disabled=user.disabled)
 
 
@@ -106,7 +128,8 @@ def remove_member(ctx: Context, tenant: str, username: str, *, actor: Actor) -> 
             raise NotFound(f"{username} is not a member of tenant {tenant}", field="username")
         role = Role(membership.role)
         accounts.remove_membership(session, user.id, row.id)
-        audit(session, ctx, row.id, actor, "member.remove", {"username": username})
+        before = {"username": username, "role": role.value}
+        audit(session, ctx, row.id, actor, "member.remove", {"username": username}, before=before)
         return MemberView(username=username, role=role, disabled=user.disabled)
 
 
@@ -169,7 +192,8 @@ def revoke_token(ctx: Context, tenant: str, token_id: int, *, actor: Actor) -> T
             raise NotFound(f"token {token_id} does not exist", field="token")
         if token.revoked_at is None:
             token.revoked_at = ctx.clock()
-            audit(session, ctx, row.id, actor, "token.revoke", {"id": token_id, "name": token.name})
+            after = {"id": token_id, "name": token.name, "revoked_at": token.revoked_at.isoformat()}
+            audit(session, ctx, row.id, actor, "token.revoke", after, before={**after, "revoked_at": None})
         return _token_view(token, tenant)
 
 
@@ -177,7 +201,9 @@ def token_principal(ctx: Context, presented: str) -> Principal | None:
     """The caller a presented token stands for, or None (unknown, wrong, revoked)."""
     prefix, _, rest = presented.partition("_")
     token_id, _, secret = rest.partition("_")
-    if prefix != TOKEN_PREFIX or not token_id.isdigit() or not secret:
+    if prefix != TOKEN_PREFIX or not token_id.isascii() or not token_id.isdecimal() or len(token_id) > 10:
+        return None
+    if not secret or int(token_id) > MAX_TOKEN_ID:
         return None
     with ctx.db.session() as session:
         token = accounts.token(session, int(token_id))
@@ -190,7 +216,7 @@ def token_principal(ctx: Context, presented: str) -> Principal | None:
             token.last_used_at = now
         tenant = session.get(Tenant, token.tenant_id)
         assert tenant is not None
-        return Principal(Actor.token(token.name), {tenant.key: Role(token.role)})
+        return Principal(Actor.token(f"{token.name}#{token.id}"), {tenant.key: Role(token.role)})
 
 
 def _verify(user: User | None, password: str) -> bool:

@@ -1,4 +1,4 @@
-"""The audit log: every change, who made it (the actor), when, and what it was."""
+"""The audit log: every change, who made it (the actor), when, what it was before and after."""
 
 from __future__ import annotations
 
@@ -14,8 +14,18 @@ from meterbridge.store.repos import tenants
 
 
 def audit(
-    session: Session, ctx: Context, tenant_id: int | None, actor: Actor, action: str, detail: dict[str, Any]
+    session: Session,
+    ctx: Context,
+    tenant_id: int | None,
+    actor: Actor,
+    action: str,
+    after: dict[str, Any],
+    *,
+    before: dict[str, Any] | None = None,
 ) -> None:
+    """In the caller's transaction, so an entry exists exactly when its change does. ``before``:
+    what a change replaced (None for something new). No secret is ever part of either."""
+    detail = {"after": after, "before": before}
     tenants.audit(session, tenant_id, at=ctx.clock(), actor=str(actor), action=action, detail=detail)
 
 
@@ -24,6 +34,13 @@ def list_audit(ctx: Context, tenant: str, *, limit: int = 100, before: int | Non
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         return [
-            AuditView(id=e.id, at=e.at, actor=e.actor, action=e.action, detail=dict(e.detail or {}))
+            AuditView(
+                id=e.id,
+                at=e.at,
+                actor=e.actor,
+                action=e.action,
+                before=(e.detail or {}).get("before"),
+                after=(e.detail or {}).get("after", e.detail or {}),
+            )
             for e in tenants.audit_entries(session, row.id, limit=limit, before=before)
         ]

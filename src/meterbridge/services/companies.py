@@ -113,13 +113,16 @@ def set_link(ctx: Context, tenant: str, external_id: str, company: str | None, *
                     action="companies.import",
                     field="company",
                 )
+        old = customers.link_of(session, customer.id)
+        before = {"company": old.cw_identifier, "cw_id": old.cw_company_id, "how": old.how} if old else None
         if found is None:
             link = customers.set_link(session, customer.id, cw_id=None, identifier=None, how="unset", at=ctx.clock())
         else:
             link = customers.set_link(
                 session, customer.id, cw_id=found.cw_id, identifier=found.identifier, how="manual", at=ctx.clock()
             )
-        audit(session, ctx, row.id, actor, "customer.link", {"customer": external_id, "company": company})
+        after = {"customer": external_id, "company": link.cw_identifier, "cw_id": link.cw_company_id, "how": link.how}
+        audit(session, ctx, row.id, actor, "customer.link", after, before=before)
         return _link_view(customer, link.cw_company_id, link.cw_identifier, link.how)
 
 

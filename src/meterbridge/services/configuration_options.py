@@ -20,10 +20,10 @@ class RangeOption(BaseModel):
     """A GB range; a price or cost left out comes from the product's price list."""
 
     model_config = ConfigDict(extra="forbid")
-    up_to: Decimal | None = Field(default=None, gt=0)
+    up_to: Decimal | None = Field(default=None, gt=0, le=Decimal("1e15"))
     cw_product: str = Field(min_length=1, max_length=75)
-    unit_price: Decimal | None = Field(default=None, ge=0)
-    unit_cost: Decimal | None = Field(default=None, ge=0)
+    unit_price: Decimal | None = Field(default=None, ge=0, le=Decimal("1e9"))
+    unit_cost: Decimal | None = Field(default=None, ge=0, le=Decimal("1e9"))
 
 
 class ConfigurationOptions(BaseModel):
@@ -36,8 +36,8 @@ class ConfigurationOptions(BaseModel):
     ranges: list[RangeOption] = Field(default_factory=list)
     bill_mode: BillMode = BillMode.BILLABLE
     data_mode: DataMode = DataMode.AVERAGE
-    block_size: Decimal | None = None
-    included: Decimal = Field(default=Decimal(0), ge=0, decimal_places=2)
+    block_size: Decimal | None = Field(default=None, gt=0, le=Decimal("1e15"))
+    included: Decimal = Field(default=Decimal(0), ge=0, le=Decimal("1e15"), decimal_places=2)
     zero_policy: ZeroPolicy = ZeroPolicy.ZERO
     strategy: Strategy = Strategy.RUNNING
     description: str | None = Field(default=None, max_length=6000)  # a template; None: ConnectWise's

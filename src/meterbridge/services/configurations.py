@@ -77,6 +77,7 @@ def save_configuration(
                 f"key: configuration {key!r} belongs to another customer; keys are unique per tenant", field="key"
             )
         created = config is None
+        before = None if config is None else {"enabled": config.enabled, "options": dict(config.options)}
         merged = {} if config is None or replace else dict(config.options)
         merged.update(options)
         for name in clear:
@@ -117,7 +118,8 @@ def save_configuration(
             row.id,
             actor,
             "configuration.create" if created else "configuration.update",
-            {"customer": customer, "key": key, "enabled": config.enabled, **config.options},
+            {"customer": customer, "key": key, "enabled": config.enabled, "options": dict(config.options)},
+            before=before,
         )
         return ConfigurationSaved(
             customer=customer, key=key, enabled=config.enabled, options=dict(config.options), created=created
@@ -159,9 +161,12 @@ def _refuse_overlap(
 def delete_configuration(ctx: Context, tenant: str, key: str, *, actor: Actor) -> Deleted:
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        if not configs.delete_by_key(session, row.id, key):
+        existing = configs.by_key(session, row.id, key)
+        if existing is None:
             raise NotFound(f"configuration {key!r} does not exist", field="configuration")
-        audit(session, ctx, row.id, actor, "configuration.delete", {"key": key})
+        before = {"key": key, "enabled": existing.enabled, "options": dict(existing.options)}
+        configs.delete_by_key(session, row.id, key)
+        audit(session, ctx, row.id, actor, "configuration.delete", {"key": key}, before=before)
     return Deleted(what="configuration", key=key, detail="its lines are cancelled on the next push")
 
 

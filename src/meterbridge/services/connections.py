@@ -57,6 +57,8 @@ def set_connection(
         raise invalid(error) from None
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
+        existing = connections.of_tenant(session, row.id)
+        before = _view(existing).model_dump(mode="json", exclude={"tested_at"}) if existing else None
         connection = connections.get_or_add(session, row.id)
         connection.site = settings.site
         connection.company_id = settings.company_id
@@ -66,8 +68,10 @@ def set_connection(
         connection.api_version = settings.api_version
         connection.codebase = settings.codebase
         connection.tested_at = None
-        audit(session, ctx, row.id, actor, "connection.set", {"site": settings.site, "company_id": company_id})
-        return _view(connection)
+        view = _view(connection)
+        after = {**view.model_dump(mode="json", exclude={"tested_at"}), "private key": "replaced (sealed, not shown)"}
+        audit(session, ctx, row.id, actor, "connection.set", after, before=before)
+        return view
 
 
 def show_connection(ctx: Context, tenant: str) -> ConnectionView:

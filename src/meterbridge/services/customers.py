@@ -25,6 +25,15 @@ def customer_row(session: Session, tenant_id: int, external_id: str) -> Customer
     return customer
 
 
+def _snapshot(customer: Customer) -> dict[str, object]:
+    return {
+        "external_id": customer.external_id,
+        "name": customer.name,
+        "managed_id": customer.managed_id,
+        "push_enabled": customer.push_enabled,
+    }
+
+
 def _view(customer: Customer, link: Link | None, configurations: int) -> CustomerView:
     return CustomerView(
         external_id=customer.external_id,
@@ -62,6 +71,7 @@ def add_customer(
         row = tenant_row(session, tenant)
         customer = customers.by_external_id(session, row.id, external_id)
         created = customer is None
+        before = None if customer is None else _snapshot(customer)
         if customer is None:
             if not name or not name.strip():
                 raise InvalidInput(f"name: customer {external_id} is new: give its name", field="name")
@@ -80,12 +90,8 @@ def add_customer(
             row.id,
             actor,
             "customer.create" if created else "customer.update",
-            {
-                "external_id": external_id,
-                "name": customer.name,
-                "managed_id": customer.managed_id,
-                "push_enabled": customer.push_enabled,
-            },
+            _snapshot(customer),
+            before=before,
         )
         counts = customers.configuration_counts(session, row.id)
         view = _view(customer, customers.link_of(session, customer.id), counts.get(customer.id, 0))

@@ -9,6 +9,7 @@ the tenant's agreement type (its contact: the company's first contact).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ from meterbridge.services.views import FindingView, Severity
 @dataclass
 class Diagnosis:
     findings: list[FindingView] = field(default_factory=list)
+    #: told of each fix as it is made (the audit log has it even if a later check fails)
+    on_fix: Callable[[FindingView], None] | None = None
 
     @property
     def errors(self) -> list[FindingView]:
@@ -43,17 +46,18 @@ class Diagnosis:
         fixed: bool = False,
         action: tuple[str, dict[str, str]] | None = None,
     ) -> None:
-        self.findings.append(
-            FindingView(
-                severity=Severity(severity),
-                check=check,
-                subject=subject,
-                message=message,
-                fixed=fixed,
-                action=action[0] if action else None,
-                params=dict(action[1]) if action else {},
-            )
+        finding = FindingView(
+            severity=Severity(severity),
+            check=check,
+            subject=subject,
+            message=message,
+            fixed=fixed,
+            action=action[0] if action else None,
+            params=dict(action[1]) if action else {},
         )
+        self.findings.append(finding)
+        if fixed and self.on_fix is not None:
+            self.on_fix(finding)
 
 
 def _mapped_products(built: Built) -> dict[str, str]:
@@ -72,7 +76,13 @@ async def diagnose(ctx: Context, tenant: str, period_text: str, *, actor: Actor,
     scope = open_tenant(ctx, tenant)
     period, _open = scope.billing_period(period_text)  # a month that has not started is refused
     settings, connection = scope.settings, scope.connection()
-    diagnosis = Diagnosis()
+
+    def record(fix: FindingView) -> None:
+        with ctx.db.session() as session:
+            detail = {"check": fix.check, "subject": fix.subject, "what": fix.message, "period": str(period)}
+            audit(session, ctx, scope.id, actor, "doctor.create", detail)
+
+    diagnosis = Diagnosis(on_fix=record)
     async with ctx.client(connection) as cw:
         try:
             codebase = await cw.codebase(refresh=True)
@@ -95,12 +105,6 @@ async def diagnose(ctx: Context, tenant: str, period_text: str, *, actor: Actor,
         else:
             diagnosis.add("ok", "agreement type", settings.agreement_type, "exists and is active")
         await _check_agreements(cw, built, diagnosis, settings.agreement_type if chosen_type else None, create=create)
-    fixes = [f for f in diagnosis.findings if f.fixed]
-    if fixes:
-        with ctx.db.session() as session:
-            for fix in fixes:
-                detail = {"check": fix.check, "subject": fix.subject, "what": fix.message, "period": str(period)}
-                audit(session, ctx, scope.id, actor, "doctor.create", detail)
     return diagnosis
 
 

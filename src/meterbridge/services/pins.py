@@ -36,15 +36,11 @@ def _company_of(scope: TenantScope, configuration: str) -> tuple[str, int | None
 def _save(scope: TenantScope, configuration: str, cw_id: int | None, target: Target, actor: Actor) -> None:
     with scope.ctx.db.session() as session:
         config = configuration_row(session, scope.id, configuration)
+        pinned = configs.pins(session, scope.id).get((config.id, target))
         configs.set_pin(session, scope.id, config.id, target, cw_id, by=str(actor), at=scope.ctx.clock())
-        audit(
-            session,
-            scope.ctx,
-            scope.id,
-            actor,
-            "pin.set",
-            {"configuration": configuration, "target": target, "id": cw_id},
-        )
+        after = {"configuration": configuration, "target": target, "id": cw_id}
+        before = {**after, "id": pinned} if pinned is not None else None
+        audit(session, scope.ctx, scope.id, actor, "pin.set", after, before=before)
 
 
 async def _check_agreement(cw: ConnectWiseClient, agreement_id: int, company: int | None, customer: str) -> str:

@@ -49,6 +49,8 @@ def _check_places(price: Price) -> None:
     for name, value in values:
         if value < 0:
             raise InvalidInput(f"{name}: prices and costs cannot be negative", field=name)
+        if value > MAX_PRICE:
+            raise InvalidInput(f"{name}: {value} is more than a unit can cost (at most {MAX_PRICE})", field=name)
         if decimals(value) > price.places:
             raise InvalidInput(
                 f"{name}: {value} has {decimals(value)} decimals but this price keeps {price.places}",
@@ -57,6 +59,9 @@ def _check_places(price: Price) -> None:
                 action="prices.places",
                 params={"places": str(decimals(value))},
             )
+
+
+MAX_PRICE = Decimal(10**9)
 
 
 def _price_of(
@@ -94,6 +99,7 @@ def set_price(
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         product_id, customer_id, price = _price_of(session, row.id, product, customer)
+        before = _view(price, product, customer).json_data() if price is not None else None
         if price is None:
             base = catalog.price(session, product_id, None) if customer_id is not None else None
             if price_value is None and not parsed_tiers and base is None:
@@ -132,7 +138,7 @@ def set_price(
         except DomainError as error:
             raise InvalidInput(str(error), field="tiers") from None
         view = _view(price, product, customer)
-        audit(session, ctx, row.id, actor, "price.set", view.json_data())
+        audit(session, ctx, row.id, actor, "price.set", view.json_data(), before=before)
         return view
 
 
@@ -144,8 +150,9 @@ def delete_price(ctx: Context, tenant: str, product: str, *, actor: Actor, custo
         if price is None:
             whose = f"no override for customer {customer}" if customer else "no price"
             raise NotFound(f"{product} has {whose}", hint="list the prices to see them", field="product")
+        before = _view(price, product, customer).json_data()
         session.delete(price)
-        audit(session, ctx, row.id, actor, "price.delete", {"product": product, "customer": customer})
+        audit(session, ctx, row.id, actor, "price.delete", {"product": product, "customer": customer}, before=before)
     if customer:
         return Deleted(what="override", key=f"{product}/{customer}", detail="the price list applies again")
     return Deleted(what="price", key=product, detail="it bills at 0 (flagged in the preview) until a price is set")

@@ -86,6 +86,7 @@ def save_product(
         row = tenant_row(session, tenant)
         product = catalog.product(session, row.id, key)
         created = product is None
+        before = None if product is None else _snapshot(product)
         if product is None:
             product = Product(tenant_id=row.id, key=key, kind="license", unit="count", basis="last")
             session.add(product)
@@ -104,16 +105,22 @@ def save_product(
             row.id,
             actor,
             "product.create" if created else "product.update",
-            {
-                "key": key,
-                "kind": product.kind,
-                "unit": product.unit,
-                "basis": product.basis,
-                "cw_product": product.cw_product,
-            },
+            _snapshot(product),
+            before=before,
         )
         view = _view(product, catalog.prices(session, row.id))
         return ProductSaved(**view.model_dump(), created=created)
+
+
+def _snapshot(product: Product) -> dict[str, object]:
+    return {
+        "key": product.key,
+        "name": product.name,
+        "kind": product.kind,
+        "unit": product.unit,
+        "basis": product.basis,
+        "cw_product": product.cw_product,
+    }
 
 
 def _still_fits(session: Session, tenant_id: int, product: Product) -> None:

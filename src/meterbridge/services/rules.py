@@ -29,11 +29,12 @@ def save_rule(ctx: Context, tenant: str, name: str, text: str, *, actor: Actor, 
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         rule = configs.rule(session, row.id, name)
+        before = {"name": name, "target": rule.target, "text": rule.text} if rule is not None else None
         if rule is None:
             rule = RuleRow(tenant_id=row.id, name=name)
             session.add(rule)
         rule.target, rule.text = target, text
-        audit(session, ctx, row.id, actor, "rule.save", {"name": name, "target": target, "text": text})
+        audit(session, ctx, row.id, actor, "rule.save", {"name": name, "target": target, "text": text}, before=before)
         return RuleView(name=name, target=target, text=text)
 
 

@@ -90,7 +90,11 @@ def connection_settings(ctx: Context, session: Session, tenant_id: int, **limits
 
 
 def parse_period(text: str) -> Period:
+    """A billing month (2026-10); years 2000 to 2999, the ones meterbridge bills."""
     try:
-        return Period.parse(text)
+        period = Period.parse(text)
     except PeriodError as error:
         raise InvalidInput(f"period: {error}", field="period") from None
+    if not 2000 <= period.year <= 2999:
+        raise InvalidInput(f"period: {period} is not a month meterbridge bills (years 2000 to 2999)", field="period")
+    return period

@@ -23,14 +23,21 @@ class TenantSettings(BaseModel):
         "or block it",
     )
     drift_policy: DriftPolicy = DriftPolicy.HOLD
-    max_changed_fraction: Decimal | None = Field(default=Decimal("0.20"), ge=0)
-    max_quantity_drop: Decimal | None = Field(default=Decimal("0.30"), ge=0)
-    max_total_change: Decimal | None = Field(default=Decimal("0.25"), ge=0)
-    lease_seconds: float = Field(default=60.0, gt=0, description="how long a push's lease lasts without renewal")
-    resume_skew_seconds: float = Field(
-        default=300.0, ge=0, description="clock difference allowed when matching an unfinished create on resume"
+    max_changed_fraction: Decimal | None = Field(default=Decimal("0.20"), ge=0, le=1)
+    max_quantity_drop: Decimal | None = Field(default=Decimal("0.30"), ge=0, le=1)
+    max_total_change: Decimal | None = Field(default=Decimal("0.25"), ge=0, le=100)
+    lease_seconds: float = Field(
+        default=60.0, ge=5, le=3600, description="how long a push's lease lasts without renewal"
     )
-    rate_limit_per_minute: int = Field(default=900, ge=1, description="ConnectWise calls a minute, at most")
+    resume_skew_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="clock difference allowed when matching an unfinished create on resume",
+    )
+    rate_limit_per_minute: int = Field(
+        default=900, ge=1, le=1_000_000, description="ConnectWise calls a minute, at most"
+    )
     max_concurrency: int = Field(default=8, ge=1, le=64, description="ConnectWise calls in flight, at most")
     agreement_type: str = Field(default="Backup Services", description="type of agreements the doctor creates")
     currency: str = Field(default="$", min_length=1, max_length=5, description="the symbol amounts are shown with")

@@ -50,6 +50,11 @@ def show_settings(ctx: Context, key: str) -> TenantSettings:
 
 
 def update_settings(ctx: Context, key: str, changes: dict[str, Any], *, actor: Actor) -> TenantSettings:
+    unknown = sorted(set(changes) - set(TenantSettings.model_fields))
+    if unknown:
+        raise InvalidInput(
+            f"{unknown[0]}: not a setting; the settings are {', '.join(TenantSettings.model_fields)}", field=unknown[0]
+        )
     with ctx.db.session() as session:
         row = tenant_row(session, key)
         merged = {**(row.settings or {}), **changes}
@@ -57,6 +62,9 @@ def update_settings(ctx: Context, key: str, changes: dict[str, Any], *, actor: A
             settings = TenantSettings.model_validate(merged)
         except ValidationError as error:
             raise invalid(error) from None
+        before = TenantSettings.model_validate(row.settings or {}).model_dump(mode="json")
         row.settings = settings.model_dump(mode="json")
-        audit(session, ctx, row.id, actor, "tenant.settings", changes)
+        after = row.settings
+        changed = {k: after[k] for k in after if after[k] != before.get(k)}
+        audit(session, ctx, row.id, actor, "tenant.settings", changed, before={k: before.get(k) for k in changed})
         return settings

@@ -16,7 +16,12 @@ def decimal_of(field: str, text: str | Decimal) -> Decimal:
         raise InvalidInput(f"{field}: {text!r} is not a number (use a decimal point, e.g. 0.12)", field=field) from None
     if not value.is_finite():
         raise InvalidInput(f"{field}: {text!r} is not a finite number", field=field)
+    if abs(value) > LARGEST:
+        raise InvalidInput(f"{field}: {text!r} is larger than anything meterbridge bills (at most 10^15)", field=field)
     return value
+
+
+LARGEST = Decimal("1e15")
 
 
 def parse_tiers(text: str) -> list[dict[str, str | None]]:

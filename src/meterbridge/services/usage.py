@@ -137,17 +137,31 @@ def _distinct(samples: list[Sample]) -> list[tuple[int, Sample]]:
 
 #: How far ahead of the clock a sample may be measured (clocks differ a little); later is a mistake.
 FUTURE_SKEW = timedelta(minutes=5)
+MAX_QUANTITY = Decimal("1e15")
+EARLIEST, LATEST = 2000, 2999  # the years a sample may be measured in
 
 
 def _checked(sample: Sample, position: int, count: int, now: datetime) -> Sample:
     """The sample with its unit spelled as meterbridge does; refused when it cannot be a measurement."""
     where, row = (f"sample {position}", position) if count > 1 else ("sample", None)
+    if not EARLIEST <= sample.measured_at.year <= LATEST:
+        raise InvalidInput(
+            f"{where}: measured_at: {sample.measured_at.date()} is not a time meterbridge bills (years {EARLIEST} to "
+            f"{LATEST})",
+            row=row,
+            field="measured_at",
+        )
     try:
         unit = Unit.parse(sample.unit)
     except UnitError as error:
         raise InvalidInput(f"{where}: unit: {error}", row=row, field="unit") from None
     if not sample.quantity.is_finite() or sample.quantity < 0:
         raise InvalidInput(f"{where}: quantity: {sample.quantity} cannot be negative", row=row, field="quantity")
+    if sample.quantity > MAX_QUANTITY:
+        raise InvalidInput(
+            f"{where}: quantity: {sample.quantity} is more than any usage can be", row=row, field="quantity"
+        )
+
     if unit is Unit.COUNT and sample.quantity != sample.quantity.to_integral_value():
         raise InvalidInput(
             f"{where}: quantity: {sample.quantity} {unit.value} is not a whole number; licenses and devices are "

@@ -15,7 +15,7 @@ from meterbridge.settings import Settings
 from meterbridge.web import errors, metrics
 from meterbridge.web.api import router
 from meterbridge.web.background import Background
-from meterbridge.web.limits import SignInLimiter
+from meterbridge.web.limits import BodyLimit, SignInLimiter
 
 API_VERSION = "1.0.0"
 
@@ -51,6 +51,7 @@ def create_app(ctx: Context, settings: Settings | None = None, *, secure_cookies
     errors.install(app, settings)
     metrics.install(app, measured, ctx.monotonic)
     app.include_router(router)
+    app.add_middleware(BodyLimit, large={"/usage/csv": 50 * 1024 * 1024})
     return app
 
 

@@ -5,6 +5,7 @@ would, so ids and keys do not leak; a role too weak for the route answers 403.""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -43,7 +44,10 @@ def principal(request: Request) -> Principal:
         if signed_in is None:
             raise Unauthorized("the session has ended", hint="sign in again")
         found, _ = signed_in
-        if request.method not in SAFE and request.headers.get("x-csrf-token") != found.csrf_token:
+        presented = request.headers.get("x-csrf-token", "")
+        if request.method not in SAFE and not hmac.compare_digest(
+            presented.encode(), (found.csrf_token or "").encode()
+        ):
             raise Forbidden(
                 "the X-CSRF-Token header is missing or is not this session's",
                 hint="send the csrf_token the sign-in answered with",

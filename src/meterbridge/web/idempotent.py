@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from meterbridge.services import idempotency
+from meterbridge.services.errors import ServiceError
 from meterbridge.services.scope import open_tenant
 from meterbridge.services.views import View
 from meterbridge.web.deps import TenantCall
@@ -36,8 +37,9 @@ async def once(
         return JSONResponse(replay.body, status_code=replay.status, headers={"Idempotent-Replayed": "true"})
     try:
         result = await work()
-    except BaseException:
-        idempotency.release(call.ctx, tenant_id, key)
+    except ServiceError as error:
+        if error.kind in idempotency.STARTED_NOTHING:  # nothing was written: the same request may be retried
+            idempotency.release(call.ctx, tenant_id, key)
         raise
     data = result.json_data()
     idempotency.finish(call.ctx, tenant_id, key, status, data)

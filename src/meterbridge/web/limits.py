@@ -1,45 +1,169 @@
-"""Sign-in attempts are limited: after 5 failures in 15 minutes for one username, or from one
-address, the next attempt is refused (429 with Retry-After) until the window has moved on."""
+"""Limits that keep one caller from wearing the server down.
+
+Sign-in: an attempt is counted before its password is checked (so a burst of parallel attempts
+is counted whole), per username (5 in 15 minutes) and per address (20); a sign-in that works
+takes its own attempt back and clears its username's failures, never the address's. At most 4
+passwords are checked at once (each argon2 check costs memory and CPU); the table of counts
+keeps at most 10,000 keys, the oldest dropped first.
+
+Bodies: a request body over its route's limit is refused (413) before it is read whole: 50 MB
+for a CSV upload, 1 MB for anything else.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+import json
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from meterbridge.services.context import Clock
 from meterbridge.services.errors import RateLimited
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
 
 class SignInLimiter:
-    def __init__(self, clock: Clock, *, attempts: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        per_user: int = 5,
+        per_address: int = 20,
+        window: timedelta = timedelta(minutes=15),
+        concurrent: int = 4,
+        max_keys: int = 10_000,
+    ) -> None:
         self._clock = clock
-        self._attempts = attempts
+        self._limits = {"user": per_user, "address": per_address}
         self._window = window
-        self._failures: dict[str, deque[datetime]] = defaultdict(deque)
+        self._max_keys = max_keys
+        self._attempts: OrderedDict[str, deque[datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._checking = threading.BoundedSemaphore(concurrent)
 
     def _recent(self, key: str) -> deque[datetime]:
-        failures = self._failures[key]
+        attempts = self._attempts.get(key, deque())
         horizon = self._clock() - self._window
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        return failures
+        while attempts and attempts[0] <= horizon:
+            attempts.popleft()
+        if not attempts:
+            self._attempts.pop(key, None)
+        return attempts
 
-    def check(self, *keys: str) -> None:
-        for key in keys:
-            failures = self._recent(key)
-            if len(failures) >= self._attempts:
-                wait = (failures[0] + self._window - self._clock()).total_seconds()
-                raise RateLimited(
-                    f"too many failed sign-ins for {key.partition(':')[2] or key}",
-                    hint="wait, then try again",
-                    retry_after=max(1.0, wait),
-                )
+    def reserve(self, user: str, address: str) -> tuple[str, str, datetime]:
+        """Count an attempt for both keys, or refuse it (429) when either is over its limit."""
+        keys = (f"user:{user.casefold()}", f"address:{address}")
+        with self._lock:
+            for key in keys:
+                attempts = self._recent(key)
+                if len(attempts) >= self._limits[key.partition(":")[0]]:
+                    wait = (attempts[0] + self._window - self._clock()).total_seconds()
+                    raise RateLimited(
+                        "too many sign-in attempts", hint="wait, then try again", retry_after=max(1.0, wait)
+                    )
+            now = self._clock()
+            for key in keys:
+                attempts = self._recent(key)
+                attempts.append(now)
+                self._attempts[key] = attempts
+                self._attempts.move_to_end(key)
+            while len(self._attempts) > self._max_keys:
+                self._attempts.popitem(last=False)
+        return keys[0], keys[1], now
 
-    def failed(self, *keys: str) -> None:
-        now = self._clock()
-        for key in keys:
-            self._recent(key).append(now)
+    def succeeded(self, reservation: tuple[str, str, datetime]) -> None:
+        """A sign-in that worked: its attempt taken back, its username's failures forgotten."""
+        user, address, at = reservation
+        with self._lock:
+            self._attempts.pop(user, None)
+            attempts = self._attempts.get(address)
+            if attempts and at in attempts:
+                attempts.remove(at)
 
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    @contextmanager
+    def checking(self) -> Iterator[None]:
+        """One of the few password checks allowed at once; the others are asked to come back."""
+        if not self._checking.acquire(timeout=5):
+            raise RateLimited("the server is busy checking other sign-ins", hint="try again", retry_after=1.0)
+        try:
+            yield
+        finally:
+            self._checking.release()
+
+    @property
+    def keys(self) -> int:
+        return len(self._attempts)
+
+
+class BodyLimit:
+    """ASGI middleware: a body over its route's limit answers 413 before it is read whole."""
+
+    def __init__(self, app: ASGIApp, *, default: int = 1024 * 1024, large: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.default = default
+        self.large = large or {}
+
+    def _limit(self, path: str) -> int:
+        return next((size for suffix, size in self.large.items() if path.endswith(suffix)), self.default)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope.get("path", ""))
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
+            return
+        seen = 0
+        answered = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal answered
+            answered = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, sending)
+        except _TooLarge:
+            if not answered:
+                await _too_large(send, limit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps(
+        {
+            "kind": "invalid_input",
+            "message": f"the request body is over {limit // 1024} KiB, this route's limit",
+            "field": "body",
+            "row": None,
+            "position": None,
+            "hint": "send it in smaller parts",
+            "action": None,
+            "params": {},
+        }
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -42,6 +42,9 @@ class Metrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class RouteNames:
     """The route template a request path matched (``/api/v1/tenants/{tenant}/runs/{run_id}``), from
     the app's own OpenAPI paths, so metrics have one series per route, not per id."""
@@ -65,8 +68,13 @@ def install(app: FastAPI, metrics: Metrics, monotonic: Callable[[], float]) -> N
     @app.middleware("http")
     async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = monotonic()
-        response = await call_next(request)
         name = names(request.url.path)
-        metrics.requests.labels(request.method, name, str(response.status_code)).inc()
-        metrics.request_seconds.labels(name).observe(monotonic() - started)
-        return response
+        method = request.method if request.method in METHODS else "other"  # a label set callers cannot grow
+        status = "500"
+        try:
+            response = await call_next(request)
+            status = str(response.status_code)
+            return response
+        finally:
+            metrics.requests.labels(method, name, status).inc()
+            metrics.request_seconds.labels(name).observe(monotonic() - started)

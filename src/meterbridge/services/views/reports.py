@@ -55,6 +55,7 @@ class StatsView(View):
 class AuditView(View):
     id: int
     at: datetime
-    actor: str
-    action: str
-    detail: dict[str, Any]
+    actor: str  # user:NAME, token:NAME#ID, schedule:NAME
+    action: str  # customer.update, price.set, configuration.create, ...
+    before: dict[str, Any] | None  # what the change replaced; None for something new
+    after: dict[str, Any]

@@ -73,3 +73,9 @@ def idempotency(session: Session, tenant_id: int, key: str) -> IdempotencyRecord
     return session.scalar(
         select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key)
     )
+
+
+def forget_idempotency(session: Session, tenant_id: int, *, before: datetime) -> None:
+    session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.created_at < before)
+    )

@@ -13,6 +13,9 @@ MAX_ID = 2_147_483_647  # ConnectWise's and the database's ids are 32-bit
 
 #: A run's, token's or ConnectWise record's id in a path.
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+#: A quantity of usage (up to a million terabytes in bytes' worth of GB) and a price or cost.
+Quantity = Annotated[Decimal, Field(ge=0, le=Decimal("1e15"), allow_inf_nan=False)]
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), allow_inf_nan=False)]
 
 
 class Body(BaseModel):
@@ -53,14 +56,14 @@ class ProductIn(Body):
 
 
 class TierIn(Body):
-    up_to: Decimal | None = Field(default=None, description="empty for the last tier")
-    unit_price: Decimal
-    unit_cost: Decimal | None = None
+    up_to: Quantity | None = Field(default=None, description="empty for the last tier")
+    unit_price: Money
+    unit_cost: Money | None = None
 
 
 class PriceIn(Body):
-    unit_price: Decimal | None = None
-    unit_cost: Decimal | None = None
+    unit_price: Money | None = None
+    unit_cost: Money | None = None
     tiers: list[TierIn] | None = Field(default=None, description="[] removes the tiers")
     tier_mode: str | None = Field(default=None, description="graduated or volume")
     places: int | None = Field(default=None, ge=0, le=8, description="decimals the price keeps (0 to 8)")
@@ -87,7 +90,7 @@ class SampleIn(Body):
     customer: str
     product: str
     measured_at: datetime
-    quantity: Decimal
+    quantity: Quantity
     unit: str
     customer_name: str | None = None
 

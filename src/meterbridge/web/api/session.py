@@ -13,6 +13,7 @@ from meterbridge.services.views import SessionView
 from meterbridge.web.api.bodies import SignIn
 from meterbridge.web.deps import SESSION_COOKIE, context
 from meterbridge.web.errors import ErrorBody
+from meterbridge.web.limits import SignInLimiter
 
 router = APIRouter(prefix="/api/v1/session", tags=["session"])
 
@@ -20,15 +21,11 @@ router = APIRouter(prefix="/api/v1/session", tags=["session"])
 @router.post("", response_model=SessionView, responses={401: {"model": ErrorBody}, 429: {"model": ErrorBody}})
 def sign_in(request: Request, body: SignIn) -> JSONResponse:
     ctx = context(request)
-    limiter = request.app.state.sign_ins
-    keys = (f"user:{body.username.casefold()}", f"address:{request.client.host if request.client else '?'}")
-    limiter.check(*keys)
-    try:
+    limiter: SignInLimiter = request.app.state.sign_ins
+    reservation = limiter.reserve(body.username, request.client.host if request.client else "?")
+    with limiter.checking():
         secret, view = accounts.sign_in(ctx, body.username, body.password.get_secret_value())
-    except Unauthorized:
-        limiter.failed(*keys)
-        raise
-    limiter.succeeded(*keys)
+    limiter.succeeded(reservation)
     response = JSONResponse(view.json_data())
     response.set_cookie(
         SESSION_COOKIE,
