@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -12,6 +13,12 @@ from zoneinfo import ZoneInfo
 from meterbridge.domain.errors import PeriodError
 
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(year: int, month: int) -> str:
+    """``2026-10``; planning prints the same few periods hundreds of thousands of times."""
+    return f"{year:04d}-{month:02d}"
 
 
 @dataclass(frozen=True, order=True)
@@ -38,7 +45,7 @@ class Period:
         return cls(local.year, local.month)
 
     def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
+        return _text(self.year, self.month)
 
     def next(self) -> Period:
         return Period(self.year + self.month // 12, self.month % 12 + 1)

@@ -112,12 +112,12 @@ def _plan_targets(
     owned = for_period(actual, period)
     by_line: dict[str, dict[str, ActualAddition]] = defaultdict(dict)
     for owned_key, addition in owned.items():
-        key = LineKey.parse(owned_key)
-        by_line[key.prefix][key.period] = addition
+        prefix, period_key = LineKey.split(owned_key)
+        by_line[prefix][period_key] = addition
     history: dict[str, list[ActualAddition]] = defaultdict(list)
     for addition in actual:
         if addition.owned_key is not None:
-            history[LineKey.parse(addition.owned_key).prefix].append(addition)
+            history[LineKey.split(addition.owned_key)[0]].append(addition)
     changes: list[Change] = []
     for target in targets:
         line = target.line
@@ -128,7 +128,7 @@ def _plan_targets(
 
 
 def _customers_of(targets: Sequence[Target], actual: Sequence[ActualAddition]) -> frozenset[str]:
-    owners = {LineKey.parse(a.owned_key).customer for a in actual if a.owned_key}
+    owners = {LineKey.customer_of(a.owned_key) for a in actual if a.owned_key}
     return frozenset({t.line.customer for t in targets} | owners)
 
 
@@ -138,10 +138,10 @@ def _end_lines_gone(
     """Cancel the owned additions (of customers in scope) whose line is no longer desired."""
     changes = []
     for owned_key, existing in current_owned(actual, period).items():
-        key = LineKey.parse(owned_key)
-        if key.prefix in planned or key.customer not in customers:
+        prefix, period_key = LineKey.split(owned_key)
+        if prefix in planned or LineKey.customer_of(owned_key) not in customers:
             continue
-        if key.period not in ("running", str(period)):
+        if period_key not in ("running", str(period)):
             continue  # another period's line: not this plan's business
         if existing.effective is not None and existing.effective > period.last_day:
             continue  # it starts after this period

@@ -75,7 +75,7 @@ def end_addition(
     base = Change(
         ChangeKind.NOOP,
         key=key,
-        customer=LineKey.parse(key).customer,
+        customer=LineKey.customer_of(key),
         cw_product=existing.cw_product,
         agreement_id=existing.agreement_id,
         addition_id=existing.id,
