@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from urllib.parse import urlsplit
 
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+_CODEBASE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 #: Cloud sites whose API answers only on the ``api-`` host (API-NOTES.md section 2).
 CLOUD_DOMAINS = ("myconnectwise.net", "connectwisedev.com")
@@ -52,6 +56,15 @@ class ConnectionSettings(BaseModel):
             raise ValueError(
                 f"site: {parts.hostname!r} is not a host name (letters, digits, dots and dashes)"
             ) from None
+        try:
+            address = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            return value  # a host name
+        if address.is_link_local or address.is_unspecified or address.is_multicast or address.is_reserved:
+            raise ValueError(
+                f"site: {address} is a link-local, unspecified or reserved address (a cloud's metadata service "
+                "lives there), never a ConnectWise site"
+            )
         return value
 
     @field_validator("company_id", "public_key", "client_id")
@@ -74,7 +87,10 @@ class ConnectionSettings(BaseModel):
     def _codebase_ends_with_slash(cls, value: str | None) -> str | None:
         if value is None or not value.strip("/"):
             return None
-        return value.strip("/") + "/"
+        bare = value.strip("/")
+        if not _CODEBASE.fullmatch(bare) or ".." in bare:
+            raise ValueError(f"codebase {value!r} is one path segment such as v2026_4/ (letters, digits, . _ -)")
+        return bare + "/"
 
     @property
     def scheme(self) -> str:

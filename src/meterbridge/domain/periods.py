@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from meterbridge.domain.errors import PeriodError
 
-_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+_PERIOD = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)  # ASCII digits only: "２０２６-10" is no period
 
 
 @functools.lru_cache(maxsize=4096)

@@ -24,7 +24,10 @@ def audit(
     before: dict[str, Any] | None = None,
 ) -> None:
     """In the caller's transaction, so an entry exists exactly when its change does. ``before``:
-    what a change replaced (None for something new). No secret is ever part of either."""
+    what a change replaced (None for something new). No secret is ever part of either. A change
+    that changed nothing (``before`` equals ``after``) is not an entry."""
+    if before is not None and before == after:
+        return
     detail = {"after": after, "before": before}
     tenants.audit(session, tenant_id, at=ctx.clock(), actor=str(actor), action=action, detail=detail)
 

@@ -24,7 +24,7 @@ from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
 from meterbridge.services.desired import Inputs, load_inputs
 from meterbridge.services.lease import Held, holding
-from meterbridge.services.runs import finish_run, start_run
+from meterbridge.services.runs import error_summary, finish_run, start_run
 from meterbridge.services.scope import open_tenant
 from meterbridge.services.views import RunKind, RunStatus, StatsView
 
@@ -79,7 +79,7 @@ async def publish_backup_stats(
                 if isinstance(result, ConnectWiseError):
                     outcome.failed[external_id] = str(result)
                 elif isinstance(result, BaseException):
-                    finish_run(ctx, run_id, status=RunStatus.FAILED, summary={"error": str(result)}, stats=cw.stats)
+                    finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(result), stats=cw.stats)
                     raise result
                 else:
                     getattr(outcome, result).append(external_id)

@@ -9,7 +9,7 @@ from meterbridge.connectwise.settings import ConnectionSettings
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
-from meterbridge.services.errors import NotConfigured
+from meterbridge.services.errors import InvalidInput, NotConfigured
 from meterbridge.services.scope import open_tenant, tenant_row
 from meterbridge.services.validation import invalid
 from meterbridge.services.views import ConnectionTestView, ConnectionView
@@ -36,13 +36,21 @@ def set_connection(
     site: str,
     company_id: str,
     public_key: str,
-    private_key: str,
+    private_key: str | None,
     client_id: str,
     actor: Actor,
     api_version: str = "2026.4",
     codebase: str | None = None,
 ) -> ConnectionView:
-    """Validate and store the connection; the private key is sealed and never shown again."""
+    """Validate and store the connection; the private key is sealed and never shown again
+    (None keeps the stored one: a form that never shows the key can change the rest)."""
+    replaced = private_key is not None
+    if private_key is None:
+        with ctx.db.session() as session:
+            stored = connections.of_tenant(session, tenant_row(session, tenant).id)
+            if stored is None:
+                raise InvalidInput("private_key: a new connection needs the private key", field="private_key")
+            private_key = ctx.box.open(stored.private_key_sealed)
     try:
         settings = ConnectionSettings(
             site=site,
@@ -69,7 +77,10 @@ def set_connection(
         connection.codebase = settings.codebase
         connection.tested_at = None
         view = _view(connection)
-        after = {**view.model_dump(mode="json", exclude={"tested_at"}), "private key": "replaced (sealed, not shown)"}
+        after = {
+            **view.model_dump(mode="json", exclude={"tested_at"}),
+            "private key": "replaced (sealed, not shown)" if replaced else "kept",
+        }
         audit(session, ctx, row.id, actor, "connection.set", after, before=before)
         return view
 

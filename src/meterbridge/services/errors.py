@@ -12,7 +12,7 @@ customer). Messages never name CLI flags: each front-end has its own.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ErrorKind(StrEnum):
@@ -60,6 +60,19 @@ class ServiceError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}: {self.hint}"
+
+    def as_data(self) -> dict[str, Any]:
+        """The error as the API answers it and a run records it."""
+        return {
+            "kind": self.kind.value,
+            "message": self.message,
+            "field": self.field,
+            "row": self.row,
+            "position": self.position,
+            "hint": self.hint,
+            "action": self.action,
+            "params": dict(self.params),
+        }
 
 
 class InvalidInput(ServiceError):

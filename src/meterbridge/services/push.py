@@ -41,8 +41,15 @@ from meterbridge.services.lease import Held, holding
 from meterbridge.services.live import LiveRun
 from meterbridge.services.planning import Built, build_plan
 from meterbridge.services.results import Applied, company_results, totals
-from meterbridge.services.runs import approved_writes, finish_run, mark_interrupted, start_run, store_plan
-from meterbridge.services.scope import TenantScope, open_tenant
+from meterbridge.services.runs import (
+    approved_writes,
+    error_summary,
+    finish_run,
+    mark_interrupted,
+    start_run,
+    store_plan,
+)
+from meterbridge.services.scope import TenantScope, open_tenant, parse_period
 from meterbridge.services.views import ChangeView, CompanyStatus, ResumedView, RunKind, RunOutcome, RunStatus
 from meterbridge.services.writes import apply_writes
 
@@ -113,10 +120,11 @@ async def preview(
         try:
             built = await build_plan(scope, period, cw, only=only, provisional=provisional)
         except ConnectWiseError as error:
-            finish_run(ctx, run_id, status=RunStatus.FAILED, summary={"error": str(error)}, stats=cw.stats)
-            raise ConnectWiseFailed(f"the preview could not read ConnectWise: {error}") from None
+            failure = ConnectWiseFailed(f"the preview could not read ConnectWise: {error}")
+            finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(failure), stats=cw.stats)
+            raise failure from None
         except BaseException as error:
-            finish_run(ctx, run_id, status=RunStatus.FAILED, summary={"error": str(error) or type(error).__name__})
+            finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(error))
             raise
         outcome = _outcome(run_id, RunKind.PREVIEW, RunStatus.PREVIEWED, built, cw)
         with ctx.db.session() as session:
@@ -158,6 +166,7 @@ async def push(
             f"checksum: {checksum!r} is not a plan's checksum (64 hexadecimal characters, as the preview prints it)",
             field="checksum",
         )
+    parse_period(period_text)  # a wrong month is named before a missing approval
     if checksum is None and not force:
         raise ApprovalNeeded(
             "a push applies a reviewed plan",
@@ -171,7 +180,9 @@ async def push(
     connection = scope.connection()
     async with holding(ctx, scope.id, seconds=scope.settings.lease_seconds, wait_seconds=wait_seconds) as held:
         scope = open_tenant(ctx, tenant)  # settings changed while the lease was waited for count
-        run_id = start_run(ctx, scope.id, str(period), RunKind.PUSH, actor=actor)
+        approval = {"checksum": checksum} if checksum else {"forced": True}
+        scoped = {"customers": sorted(only)} if only else {}
+        run_id = start_run(ctx, scope.id, str(period), RunKind.PUSH, actor=actor, detail={**approval, **scoped})
         if live is not None:
             live.start(run_id)
         async with ctx.client(connection) as cw:
@@ -179,15 +190,14 @@ async def push(
             try:
                 return await run.go()
             except (ConnectWiseError, LeaseLost) as error:
-                finish_run(ctx, run_id, status=RunStatus.FAILED, summary={"error": str(error)}, stats=cw.stats)
+                stopped = error if isinstance(error, LeaseLost) else ConnectWiseFailed(f"the push stopped: {error}")
+                finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(stopped), stats=cw.stats)
                 if isinstance(error, LeaseLost):
                     raise
-                raise ConnectWiseFailed(f"the push stopped: {error}") from None
+                raise stopped from None
             except BaseException as error:
                 if not isinstance(error, ServiceError):
-                    finish_run(
-                        ctx, run_id, status=RunStatus.FAILED, summary={"error": str(error) or type(error).__name__}
-                    )
+                    finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(error))
                 raise
 
 
@@ -226,12 +236,7 @@ class PushRun:
         if self.checksum is not None:
             approval = self._approval(built)
             if approval is None:
-                self._finish(
-                    RunStatus.REFUSED,
-                    built,
-                    _outcome(self.run_id, RunKind.PUSH, RunStatus.REFUSED, built, self.cw, **extra),
-                )
-                raise ChecksumMismatch(
+                refused = ChecksumMismatch(
                     f"the plan for {self.period} changed since it was reviewed (approved {self.checksum[:12]}, now "
                     f"{built.plan.checksum[:12]}); nothing was written",
                     hint=f"preview again (run {self.run_id} holds the new plan) and approve its checksum",
@@ -242,6 +247,9 @@ class PushRun:
                         "run": str(self.run_id),
                     },
                 )
+                outcome = _outcome(self.run_id, RunKind.PUSH, RunStatus.REFUSED, built, self.cw, **extra)
+                self._finish(RunStatus.REFUSED, built, outcome, error=refused)
+                raise refused
         if built.safety.verdict is Verdict.HOLD and approval is None:
             held = _outcome(self.run_id, RunKind.PUSH, RunStatus.HELD, built, self.cw, **extra)
             return self._finish(RunStatus.HELD, built, held)
@@ -262,12 +270,14 @@ class PushRun:
         if self.progress is not None:
             self.progress(done, total)
 
-    def _finish(self, status: RunStatus, built: Built, outcome: Outcome) -> Outcome:
+    def _finish(self, status: RunStatus, built: Built, outcome: Outcome, error: ServiceError | None = None) -> Outcome:
+        """Record the run (``error``: why it stopped, as the API would answer it)."""
+        summary = outcome.summary() if error is None else {**outcome.summary(), "error": error.as_data()}
         finish_run(
             self.ctx,
             self.run_id,
             status=status,
-            summary=outcome.summary(),
+            summary=summary,
             stats=self.cw.stats,
             checksum=built.plan.checksum,
             verdict=built.safety.verdict.value,

@@ -11,17 +11,22 @@ from sqlalchemy.orm import Session
 from meterbridge.connectwise.stats import CallStats
 from meterbridge.domain.plan import ChangeKind, Plan
 from meterbridge.services.actors import Actor
+from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
-from meterbridge.services.errors import InvalidInput, NotFound
+from meterbridge.services.errors import InvalidInput, NotFound, ServiceError
 from meterbridge.services.scope import parse_period, tenant_row
 from meterbridge.services.views import ChangesPage, ChangeView, PlanItemView, RunDetail, RunKind, RunStatus, RunView
 from meterbridge.store.models import PlanItem, Run
 from meterbridge.store.repos import runs
 
 
-def start_run(ctx: Context, tenant_id: int, period: str, kind: RunKind, *, actor: Actor) -> int:
+def start_run(
+    ctx: Context, tenant_id: int, period: str, kind: RunKind, *, actor: Actor, detail: dict[str, Any] | None = None
+) -> int:
+    """A new run; a push or a Backup Stats publish (they write to ConnectWise) is in the audit log
+    too, with ``detail`` (what approved it)."""
     with ctx.db.session() as session:
-        return runs.add(
+        run_id = runs.add(
             session,
             tenant_id,
             period=period,
@@ -30,6 +35,16 @@ def start_run(ctx: Context, tenant_id: int, period: str, kind: RunKind, *, actor
             started_by=str(actor),
             at=ctx.clock(),
         )
+        if kind is not RunKind.PREVIEW:
+            audit(
+                session,
+                ctx,
+                tenant_id,
+                actor,
+                f"{kind.value}.start",
+                {"run": run_id, "period": period, **(detail or {})},
+            )
+        return run_id
 
 
 def store_plan(
@@ -64,6 +79,13 @@ def calls_of(stats: CallStats) -> dict[str, Any]:
         for name, s in sorted(stats.endpoints.items())
     }
     return {"total": sum(e["calls"] for e in endpoints.values()), "endpoints": endpoints}
+
+
+def error_summary(error: BaseException, kind: str = "internal") -> dict[str, Any]:
+    """A run's summary when it stopped: its error as the API would answer it."""
+    if isinstance(error, ServiceError):
+        return {"error": error.as_data()}
+    return {"error": {"kind": kind, "message": str(error) or type(error).__name__}}
 
 
 def finish_run(
@@ -115,7 +137,8 @@ def approved_writes(ctx: Context, tenant_id: int, period: str, checksum: str) ->
         return {str(item.payload["digest"]) for item in items if "digest" in item.payload}
 
 
-def _view(run: Run) -> RunView:
+def run_view(run: Run, summary: dict[str, Any] | None = None) -> RunView:
+    """A run as a view (``summary``: the parts of its summary already read, instead of the whole)."""
     return RunView(
         id=run.id,
         period=run.period,
@@ -127,7 +150,7 @@ def _view(run: Run) -> RunView:
         status=RunStatus(run.status),
         checksum=run.checksum,
         verdict=run.verdict,
-        summary=dict(run.summary or {}),
+        summary=dict(run.summary or {}) if summary is None else summary,
         calls=dict(run.calls or {}),
     )
 
@@ -141,8 +164,10 @@ def list_runs(
     status: str | None = None,
     period: str | None = None,
     before: int | None = None,
+    brief: bool = False,
 ) -> list[RunView]:
-    """The newest runs first; filtered by kind, status and period; ``before`` pages back from a run id."""
+    """The newest runs first; filtered by kind, status and period; ``before`` pages back from a run id.
+    ``brief``: each summary without its per-company results (a history of big pushes, fast)."""
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit: list 1 to 1000 runs", field="limit")
     for name, value, allowed in (("kind", kind, RunKind), ("status", status, RunStatus)):
@@ -152,8 +177,11 @@ def list_runs(
         parse_period(period)
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        found = runs.newest(session, row.id, limit=limit, kind=kind, status=status, period=period, before=before)
-        return [_view(run) for run in found]
+        filters: dict[str, Any] = {"kind": kind, "status": status, "period": period, "before": before}
+        if brief:
+            found = runs.newest_brief(session, row.id, limit=limit, **filters)
+            return [run_view(run, summary) for run, summary in found]
+        return [run_view(run) for run in runs.newest(session, row.id, limit=limit, **filters)]
 
 
 def run_changes(
@@ -179,7 +207,7 @@ def run_changes(
         items, total = runs.items_page(
             session, run_id, customer=customer, kind=kind, status=status, offset=offset, limit=limit
         )
-        return ChangesPage(items=[_item(item) for item in items], total=total, offset=offset, limit=limit)
+        return ChangesPage(items=[plan_item_view(item) for item in items], total=total, offset=offset, limit=limit)
 
 
 CSV_FIELDS = ("id", "period", "kind", "trigger", "started_by", "started_at", "finished_at", "status", "checksum")
@@ -213,8 +241,8 @@ def show_run(ctx: Context, tenant: str, run_id: int) -> RunDetail:
         run = runs.get(session, row.id, run_id)
         if run is None:
             raise NotFound(f"run {run_id} does not exist", hint="list the runs to see them", field="run")
-        items = [_item(item) for item in runs.items(session, run_id)]
-        return RunDetail(**_view(run).model_dump(), items=items)
+        items = [plan_item_view(item) for item in runs.items(session, run_id)]
+        return RunDetail(**run_view(run).model_dump(), items=items)
 
 
 def show_run_head(ctx: Context, tenant: str, run_id: int) -> RunView:
@@ -224,8 +252,8 @@ def show_run_head(ctx: Context, tenant: str, run_id: int) -> RunView:
         run = runs.get(session, row.id, run_id)
         if run is None:
             raise NotFound(f"run {run_id} does not exist", hint="list the runs to see them", field="run")
-        return _view(run)
+        return run_view(run)
 
 
-def _item(item: PlanItem) -> PlanItemView:
+def plan_item_view(item: PlanItem) -> PlanItemView:
     return PlanItemView.model_validate({**item.payload, "status": item.status, "error": item.error})

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from meterbridge.services.errors import InvalidInput
 from meterbridge.services.views import TierView
 
+_PLAIN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)", re.ASCII)
+_EXPONENT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?", re.ASCII)
 
-def decimal_of(field: str, text: str | Decimal) -> Decimal:
-    try:
-        value = text if isinstance(text, Decimal) else Decimal(str(text).strip())
-    except InvalidOperation:
-        raise InvalidInput(f"{field}: {text!r} is not a number (use a decimal point, e.g. 0.12)", field=field) from None
+
+def decimal_of(field: str, text: str | Decimal, *, exponent: bool = False) -> Decimal:
+    """A number as people write it: digits with a decimal point (``exponent``: an exponent may
+    follow, as exports of byte counts write them: 1.5E9); no digit groups, no other scripts' digits."""
+    if isinstance(text, Decimal):
+        value = text
+    else:
+        written = str(text).strip()
+        if not (_EXPONENT if exponent else _PLAIN).fullmatch(written):
+            raise InvalidInput(
+                f"{field}: {text!r} is not a number (digits with a decimal point, e.g. 0.12; no thousands separators)",
+                field=field,
+            )
+        try:
+            value = Decimal(written)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only what Decimal reads
+            raise InvalidInput(f"{field}: {text!r} is not a number", field=field) from None
     if not value.is_finite():
         raise InvalidInput(f"{field}: {text!r} is not a finite number", field=field)
     if abs(value) > LARGEST:

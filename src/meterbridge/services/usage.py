@@ -58,10 +58,28 @@ def parse_time(field: str, text: str) -> datetime:
     return value
 
 
+EXTRA = "\x00extra"  # where csv puts the fields of a row beyond the header's
+
+
 def read_csv(text: str) -> list[Sample]:
     """Parse a usage CSV; an error names the row (1 = the header) and the column."""
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if "\x00" in text:
+        row = text[: text.index("\x00")].count("\n") + 1
+        raise InvalidInput(f"row {row}: the file holds a NUL character; export it again as plain CSV (UTF-8)", row=row)
+    reader = csv.DictReader(io.StringIO(text), restkey=EXTRA)
+    header = [name.strip() for name in reader.fieldnames or []]
+    reader.fieldnames = header
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    unknown = [name for name in header if name not in (*CSV_COLUMNS, *OPTIONAL_COLUMNS)]
+    for problem, names in (("repeats column(s)", repeated), ("has unknown column(s)", unknown)):
+        if names:
+            raise InvalidInput(
+                f"row 1 (header): {problem} {', '.join(repr(n) for n in names)}; the columns are "
+                f"{', '.join(CSV_COLUMNS)} and optionally {', '.join(OPTIONAL_COLUMNS)}, each once",
+                row=1,
+                field=names[0] or "header",
+            )
+    missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
         raise InvalidInput(
             f"row 1 (header): missing column(s) {', '.join(missing)}; the columns are "
@@ -71,6 +89,12 @@ def read_csv(text: str) -> list[Sample]:
         )
     samples = []
     for number, record in enumerate(reader, start=2):
+        if record.get(EXTRA):
+            raise InvalidInput(
+                f"row {number}: {len(header) + len(record[EXTRA])} fields, but the header names {len(header)}; "
+                "quote a value that holds a comma",
+                row=number,
+            )
 
         def cell(column: str, record: dict[str, str | None] = record, number: int = number) -> str:
             value = (record.get(column) or "").strip()
@@ -81,7 +105,7 @@ def read_csv(text: str) -> list[Sample]:
             return value
 
         try:
-            quantity = decimal_of("quantity", cell("quantity"))
+            quantity = decimal_of("quantity", cell("quantity"), exponent=True)
             if quantity < 0:
                 raise InvalidInput("quantity: cannot be negative", field="quantity")
             unit = cell("unit")
@@ -266,6 +290,23 @@ def store_samples(
             {"source": source, "added": added, "replaced": replaced, "unchanged": unchanged},
         )
     return result
+
+
+MAX_UPLOAD = 50 * 1024 * 1024  # bytes of one CSV file
+
+
+def decode_upload(raw: bytes, field: str = "body") -> str:
+    """An uploaded CSV file's text (UTF-8, with or without a byte order mark), or an error that
+    says how big it may be or which byte is not UTF-8."""
+    if len(raw) > MAX_UPLOAD:
+        raise InvalidInput(f"{field}: at most {MAX_UPLOAD // 1024 // 1024} MB a file", field=field)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(
+            f"{field}: byte {error.start} is not UTF-8: save the file as UTF-8 (CSV UTF-8) and upload it again",
+            field=field,
+        ) from None
 
 
 def import_csv(

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Response
 
 from meterbridge.services import accounts
 from meterbridge.services.accounts import Principal
 from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
 from meterbridge.services.errors import Forbidden, NotFound, Unauthorized
-from meterbridge.services.views import Role
+from meterbridge.services.views import Role, SessionView
 
 SESSION_COOKIE = "mb_session"
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -58,6 +58,25 @@ def principal(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(principal)]
+
+
+def set_session_cookie(response: Response, request: Request, secret: str, view: SessionView) -> None:
+    """The session's cookie: HttpOnly, SameSite Lax, Secure unless the server was told otherwise."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=accounts.expires_in(view, context(request).clock()),
+        httponly=True,
+        secure=bool(request.app.state.secure_cookies),
+        samesite="lax",
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=bool(request.app.state.secure_cookies), httponly=True, samesite="lax"
+    )
 
 
 @dataclass(frozen=True)

@@ -49,16 +49,7 @@ class ErrorBody(BaseModel):
 
 
 def body_of(error: ServiceError) -> dict[str, Any]:
-    return ErrorBody(
-        kind=error.kind.value,
-        message=error.message,
-        field=error.field,
-        row=error.row,
-        position=error.position,
-        hint=error.hint,
-        action=error.action,
-        params=error.params,
-    ).model_dump()
+    return ErrorBody.model_validate(error.as_data()).model_dump()
 
 
 def error_response(error: ServiceError) -> JSONResponse:
@@ -71,8 +62,43 @@ def error_response(error: ServiceError) -> JSONResponse:
 
 
 def _field_of(location: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or None
+    """A validation error's place as the messages name it: ``samples[2].quantity`` (counted from 1)."""
+    text = ""
+    for part in location:
+        if part in ("body", "query", "path", "header"):
+            continue
+        text += f"[{part + 1}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or None
+
+
+def _row_of(location: tuple[Any, ...]) -> int | None:
+    """The position (from 1) of the first list item a validation error is in: a batch's sample."""
+    return next((part + 1 for part in location if isinstance(part, int)), None)
+
+
+def validation_body(error: RequestValidationError) -> ErrorBody:
+    problems = error.errors()
+    first = problems[0] if problems else {}
+    location = tuple(first.get("loc", ()))
+    if first.get("type") == "json_invalid":
+        position = next((p for p in location if isinstance(p, int)), None)
+        reason = first.get("ctx", {}).get("error", "decode error")
+        return ErrorBody(
+            kind=ErrorKind.INVALID_INPUT.value,
+            message=f"body: not valid JSON at character {position} ({reason})",
+            field="body",
+            position=position,
+            hint='send the body as JSON, e.g. {"period": "2026-10"}',
+        )
+    message = "; ".join(
+        f"{_field_of(tuple(p.get('loc', ()))) or 'body'}: {p.get('msg', 'invalid')}" for p in problems[:10]
+    )
+    return ErrorBody(
+        kind=ErrorKind.INVALID_INPUT.value,
+        message=message or "invalid request",
+        field=_field_of(location),
+        row=_row_of(location),
+    )
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -82,14 +108,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = error.errors()
-        first = problems[0] if problems else {}
-        where = _field_of(tuple(first.get("loc", ())))
-        message = "; ".join(
-            f"{_field_of(tuple(p.get('loc', ()))) or 'body'}: {p.get('msg', 'invalid')}" for p in problems[:10]
-        )
-        body = ErrorBody(kind=ErrorKind.INVALID_INPUT.value, message=message or "invalid request", field=where)
-        return JSONResponse(body.model_dump(), status_code=422)
+        return JSONResponse(validation_body(error).model_dump(), status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, error: HTTPException) -> JSONResponse:

@@ -7,7 +7,8 @@ passwords are checked at once (each argon2 check costs memory and CPU); the tabl
 keeps at most 10,000 keys, the oldest dropped first.
 
 Bodies: a request body over its route's limit is refused (413) before it is read whole: 50 MB
-for a CSV upload, 1 MB for anything else.
+for a CSV upload, 1 MB for anything else (a chunked body is read up to the limit, then refused).
+Paths and queries that are not UTF-8, or hold a NUL, are refused (422).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from meterbridge.services.context import Clock
 from meterbridge.services.errors import RateLimited
@@ -121,7 +123,31 @@ class BodyLimit:
         limit = self._limit(scope.get("path", ""))
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(send, limit)
+            await _refuse(send, 413, f"the request body is over {limit // 1024} KiB, this route's limit",
+                          "body", "send it in smaller parts")  # fmt: skip
+            return
+        if declared is None:
+            # a chunked body: read up to the limit first, then hand it on as it came
+            messages: list[Message] = []
+            seen = 0
+            while True:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request":
+                    break
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    await _refuse(send, 413, f"the request body is over {limit // 1024} KiB, this route's limit",
+                                  "body", "send it in smaller parts")  # fmt: skip
+                    return
+                if not message.get("more_body", False):
+                    break
+            replay = iter(messages)
+
+            async def replayed() -> Message:
+                return next(replay, None) or await receive()
+
+            await self.app(scope, replayed, send)
             return
         seen = 0
         answered = False
@@ -144,26 +170,49 @@ class BodyLimit:
             await self.app(scope, counted, sending)
         except _TooLarge:
             if not answered:
-                await _too_large(send, limit)
+                await _refuse(send, 413, f"the request body is over {limit // 1024} KiB, this route's limit",
+                              "body", "send it in smaller parts")  # fmt: skip
+
+
+class TextGuard:
+    """ASGI middleware: a path or query that is not UTF-8, or holds a NUL, answers 422 before any
+    route sees it (it could only be stored as U+FFFD, or not at all)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for field, raw in (("path", scope.get("raw_path") or b""), ("query", scope.get("query_string") or b"")):
+                try:
+                    text = unquote_to_bytes(raw).decode("utf-8")
+                except UnicodeDecodeError:
+                    await _refuse(send, 422, f"{field}: not UTF-8 once its %-escapes are read", field,
+                                  "escape each character as its UTF-8 bytes")  # fmt: skip
+                    return
+                if "\x00" in text:
+                    await _refuse(send, 422, f"{field}: holds a NUL character (%00)", field, "leave it out")
+                    return
+        await self.app(scope, receive, send)
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _refuse(send: Send, status: int, message: str, field: str, hint: str) -> None:
     body = json.dumps(
         {
             "kind": "invalid_input",
-            "message": f"the request body is over {limit // 1024} KiB, this route's limit",
-            "field": "body",
+            "message": message,
+            "field": field,
             "row": None,
             "position": None,
-            "hint": "send it in smaller parts",
+            "hint": hint,
             "action": None,
             "params": {},
         }
     ).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

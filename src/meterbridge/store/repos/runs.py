@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session, defer
 
 from meterbridge.store.models import JournalEntry, PlanItem, Run
 
@@ -52,16 +52,20 @@ def newest(
     before: int | None = None,
 ) -> list[Run]:
     """The newest runs first, filtered; ``before`` pages back from a run id."""
-    query = select(Run).where(Run.tenant_id == tenant_id)
-    if kind is not None:
-        query = query.where(Run.kind == kind)
-    if status is not None:
-        query = query.where(Run.status == status)
-    if period is not None:
-        query = query.where(Run.period == period)
+    query = _filtered(select(Run), tenant_id, kind, status, period, before)
+    return list(session.scalars(query.order_by(Run.id.desc()).limit(limit)))
+
+
+def _filtered(
+    query: Select[Any], tenant_id: int, kind: str | None, status: str | None, period: str | None, before: int | None
+) -> Select[Any]:
+    query = query.where(Run.tenant_id == tenant_id)
+    for column, value in ((Run.kind, kind), (Run.status, status), (Run.period, period)):
+        if value is not None:
+            query = query.where(column == value)
     if before is not None:
         query = query.where(Run.id < before)
-    return list(session.scalars(query.order_by(Run.id.desc()).limit(limit)))
+    return query
 
 
 def left_running(session: Session, tenant_id: int, kinds: tuple[str, ...], *, but: int) -> list[Run]:
@@ -152,3 +156,27 @@ def first_write_of(session: Session, tenant_id: int, period: str) -> datetime | 
         .join(Run, Run.id == JournalEntry.run_id)
         .where(JournalEntry.tenant_id == tenant_id, Run.period == period, JournalEntry.addition_id.is_not(None))
     )
+
+
+#: What a run's head carries of its summary (everything but the per-company results).
+BRIEF = ("totals", "error", "safety_reasons", "counts")
+
+
+def newest_brief(
+    session: Session,
+    tenant_id: int,
+    *,
+    limit: int,
+    kind: str | None = None,
+    status: str | None = None,
+    period: str | None = None,
+    before: int | None = None,
+) -> list[tuple[Run, dict[str, Any]]]:
+    """As ``newest``, without loading each summary whole (a push's holds every company): each run
+    (its summary column not loaded) and the summary's BRIEF parts."""
+    parts = [Run.summary[name] for name in BRIEF]
+    query = _filtered(select(Run, *parts).options(defer(Run.summary)), tenant_id, kind, status, period, before)
+    found = []
+    for run, *values in session.execute(query.order_by(Run.id.desc()).limit(limit)):
+        found.append((run, {name: value for name, value in zip(BRIEF, values, strict=True) if value is not None}))
+    return found

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from meterbridge.services import push, runs
 from meterbridge.services.live import LiveRun
 from meterbridge.services.results import company_results_live
-from meterbridge.services.views import ChangesPage, ProgressView, RunLive, RunOutcome, RunView, View
+from meterbridge.services.views import ChangesPage, CompanyResult, ProgressView, RunLive, RunOutcome, RunView, View
 from meterbridge.web.api.bodies import MAX_ID, IdPath, PreviewIn, PushIn
 from meterbridge.web.background import Background
 from meterbridge.web.deps import Billing, TenantCall, Viewer
@@ -39,7 +39,8 @@ def _live_view(call: TenantCall, background: Background, run_id: IdPath) -> RunL
     head = runs.show_run_head(call.ctx, call.tenant, run_id)
     live = background.live.get(run_id)
     if live is None or live.finished:
-        return RunLive(**head.model_dump())
+        companies = {c: CompanyResult.model_validate(r) for c, r in (head.summary.get("companies") or {}).items()}
+        return RunLive(**head.model_dump(), companies=companies)
     return RunLive(
         **head.model_dump(),
         progress=ProgressView(done=live.done, total=live.total),
@@ -103,7 +104,7 @@ def export_runs(
     period: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> Response:
-    views = runs.list_runs(call.ctx, call.tenant, limit=limit, kind=kind, period=period)
+    views = runs.list_runs(call.ctx, call.tenant, limit=limit, kind=kind, period=period, brief=True)
     return Response(
         runs.runs_csv(views),
         media_type="text/csv",

@@ -7,7 +7,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from meterbridge.services.errors import InvalidInput
 
 MAX_ID = 2_147_483_647  # ConnectWise's and the database's ids are 32-bit
 
@@ -18,8 +20,47 @@ Quantity = Annotated[Decimal, Field(ge=0, le=Decimal("1e15"), allow_inf_nan=Fals
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), allow_inf_nan=False)]
 
 
+def unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored (a NUL, or half of a UTF-16 surrogate pair), or None."""
+    if "\x00" in text:
+        return "holds a NUL character"
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return "holds half of a surrogate pair (not a character); send the text as UTF-8"
+    return None
+
+
+def _check_text(value: Any) -> Any:
+    if isinstance(value, str):
+        problem = unstorable(value)
+        if problem:
+            raise ValueError(problem)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    return value
+
+
+def require_storable(value: Any, field: str) -> None:
+    """A body taken as it is (a dict): refused when it holds text the database cannot store."""
+    try:
+        _check_text(value)
+    except ValueError as error:
+        raise InvalidInput(f"{field}: {error}", field=field) from None
+
+
 class Body(BaseModel):
+    """Every body: no field it does not know, no text the database cannot store."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def storable(cls, value: Any) -> Any:
+        return _check_text(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
 
 class SignIn(Body):
@@ -31,7 +72,9 @@ class ConnectionIn(Body):
     site: str = Field(description="ConnectWise site host, e.g. na.myconnectwise.net")
     company_id: str
     public_key: str
-    private_key: SecretStr = Field(description="sealed at rest; never returned")
+    private_key: SecretStr | None = Field(
+        default=None, description="sealed at rest; never returned; left out, the stored key is kept"
+    )
     client_id: str
     api_version: str = "2026.4"
     codebase: str | None = None

@@ -33,6 +33,7 @@ class Readiness(BaseModel):
 
 
 @router.get("/healthz", response_model=Health)
+@router.head("/healthz", response_model=Health, operation_id="healthz_head")
 def healthz() -> Health:
     return Health(status="ok")
 

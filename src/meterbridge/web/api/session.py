@@ -11,7 +11,7 @@ from meterbridge.services import accounts
 from meterbridge.services.errors import Unauthorized
 from meterbridge.services.views import SessionView
 from meterbridge.web.api.bodies import SignIn
-from meterbridge.web.deps import SESSION_COOKIE, context
+from meterbridge.web.deps import SESSION_COOKIE, clear_session_cookie, context, set_session_cookie
 from meterbridge.web.errors import ErrorBody
 from meterbridge.web.limits import SignInLimiter
 
@@ -27,15 +27,7 @@ def sign_in(request: Request, body: SignIn) -> JSONResponse:
         secret, view = accounts.sign_in(ctx, body.username, body.password.get_secret_value())
     limiter.succeeded(reservation)
     response = JSONResponse(view.json_data())
-    response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        max_age=accounts.expires_in(view, ctx.clock()),
-        httponly=True,
-        secure=bool(request.app.state.secure_cookies),
-        samesite="lax",
-        path="/",
-    )
+    set_session_cookie(response, request, secret, view)
     return response
 
 
@@ -54,5 +46,5 @@ def sign_out(request: Request) -> Response:
     if secret:
         accounts.sign_out(context(request), secret)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, request)
     return response

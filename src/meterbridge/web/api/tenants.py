@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from meterbridge.services import connections, tenants
 from meterbridge.services.tenant_settings import TenantSettings
 from meterbridge.services.views import ConnectionTestView, ConnectionView, TenantView
-from meterbridge.web.api.bodies import ConnectionIn
+from meterbridge.web.api.bodies import ConnectionIn, require_storable
 from meterbridge.web.deps import Admin, Billing, Caller, Viewer, context
 
 top = APIRouter(prefix="/api/v1/tenants", tags=["tenants"])
@@ -36,6 +36,7 @@ def get_settings(call: Viewer) -> TenantSettings:
 @router.patch("/settings", response_model=TenantSettings)
 def change_settings(call: Admin, changes: dict[str, Any]) -> TenantSettings:
     """Change the settings given (null switches a threshold off); the others are kept."""
+    require_storable(changes, "settings")
     return tenants.update_settings(call.ctx, call.tenant, changes, actor=call.actor)
 
 
@@ -53,7 +54,7 @@ def set_connection(call: Admin, body: ConnectionIn) -> ConnectionView:
         site=body.site,
         company_id=body.company_id,
         public_key=body.public_key,
-        private_key=body.private_key.get_secret_value(),
+        private_key=body.private_key.get_secret_value() if body.private_key else None,
         client_id=body.client_id,
         api_version=body.api_version,
         codebase=body.codebase,

@@ -16,7 +16,9 @@ from meterbridge.web.api.bodies import UsageIn, WithdrawIn
 from meterbridge.web.deps import Billing, Viewer
 
 router = APIRouter(tags=["usage"])
-MAX_UPLOAD = 50 * 1024 * 1024
+#: What a CSV upload may be sent as (curl --data-binary sends application/x-www-form-urlencoded).
+CSV_TYPES = ("text/csv", "text/plain", "application/csv", "application/octet-stream",
+             "application/x-www-form-urlencoded", "")  # fmt: skip
 
 
 @router.get("/usage", response_model=list[SampleView])
@@ -73,16 +75,10 @@ async def upload_usage(
 ) -> UsageStored:
     """A CSV file as the body (text/csv, UTF-8): customer,product,measured_at,quantity,unit[,customer_name].
     All rows or none; an error names the row and the column."""
-    raw = await request.body()
-    if len(raw) > MAX_UPLOAD:
-        raise InvalidInput(f"body: at most {MAX_UPLOAD // 1024 // 1024} MB a file", field="body")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidInput(
-            f"body: byte {error.start} is not UTF-8: save the file as UTF-8 (CSV UTF-8) and upload it again",
-            field="body",
-        ) from None
+    kind = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
+    if kind not in CSV_TYPES:
+        raise InvalidInput(f"Content-Type: {kind} is not a CSV file; send the file as text/csv", field="Content-Type")
+    text = usage.decode_upload(await request.body())
     stored: UsageStored = await run_in_threadpool(
         usage.import_csv, call.ctx, call.tenant, text, source=source, actor=call.actor
     )
