@@ -79,3 +79,15 @@ ensure_postgres() {
     fi
   fi
 }
+
+ensure_chromium() {
+  # The console's browser tests drive Debian's Chromium (never a browser download).
+  if [ -x /usr/bin/chromium ]; then return 0; fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: /usr/bin/chromium is missing; install it (Debian: apt-get install chromium) or run as root" >&2
+    return 0
+  fi
+  echo "setup: installing Chromium from the Debian packages (for the console's browser tests)" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+}

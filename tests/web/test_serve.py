@@ -56,5 +56,5 @@ def test_serve_answers_over_http_with_a_token_from_the_cli(tmp_path: Path, datab
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=15)
-    assert f"meterbridge on http://127.0.0.1:{port}/api/v1" in output
+    assert f"meterbridge on http://127.0.0.1:{port}: the console at /console" in " ".join(output.split())
     assert token.rsplit("_", 1)[1] not in output, "the token is never logged"

@@ -8,28 +8,13 @@ from typing import Annotated, Any
 import typer
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import fail, guarded, make_table, run, state
+from meterbridge.cli.render import guarded, make_table, run, state
 from meterbridge.services import configurations, pins, rules
+from meterbridge.services.configuration_options import parse_range
 from meterbridge.services.views import ConfigurationSaved, ConfigurationView, Deleted, PinView, RuleView
 
 configurations_app = typer.Typer(help="Billing configurations per customer.", no_args_is_help=True)
 app.add_typer(configurations_app, name="configurations")
-
-
-def _parse_range(text: str) -> dict[str, str | None]:
-    parts = text.split(":")
-    if len(parts) not in (2, 3, 4):
-        fail(
-            f"--range {text!r}: write up_to:CW-PRODUCT[:price[:cost]] (empty up_to for the last range; a price or "
-            "cost left out comes from the product's price list)",
-            2,
-        )
-    return {
-        "up_to": parts[0] or None,
-        "cw_product": parts[1],
-        "unit_price": parts[2] if len(parts) > 2 and parts[2] else None,
-        "unit_cost": parts[3] if len(parts) > 3 and parts[3] else None,
-    }
 
 
 def _describe(view: ConfigurationView) -> str:
@@ -92,7 +77,7 @@ def configurations_set(
         "description": description,
         "agreement_rule": agreement_rule,
         "addition_rule": addition_rule,
-        "ranges": [_parse_range(r) for r in range_] if range_ else None,
+        "ranges": [parse_range(r, "--range") for r in range_] if range_ else None,
         "bill_start_policy": bill_start_policy,
         "invoiced_policy": invoiced_policy,
         "allow_overlap": allow_overlap,

@@ -22,7 +22,7 @@ def serve(
         bool, typer.Option("--insecure-cookies", help="Session cookies without Secure (plain HTTP off localhost).")
     ] = False,
 ) -> None:
-    """Serve the REST API on http://HOST:PORT/api/v1 (OpenAPI at /docs and /openapi.json)."""
+    """Serve the console on http://HOST:PORT/console and the REST API on /api/v1 (OpenAPI at /docs)."""
     import uvicorn
 
     st = state(ctx)
@@ -39,7 +39,7 @@ def serve(
         os.environ["MBRIDGE_SECRET_KEY"] = settings.secret_key.get_secret_value()
     revision = context.db.current_revision()
     st.console.print(
-        f"meterbridge on http://{host}:{port}/api/v1 (database {runtime.database_label(settings)}, "
-        f"schema {revision}); OpenAPI at http://{host}:{port}/docs"
+        f"meterbridge on http://{host}:{port}: the console at /console, the REST API at /api/v1, OpenAPI at /docs "
+        f"(database {runtime.database_label(settings)}, schema {revision})"
     )
     uvicorn.run("meterbridge.web.app:factory", factory=True, host=host, port=port, log_level="info")

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
@@ -21,6 +26,8 @@ from meterbridge.store.models import Customer, CWCompany
 from meterbridge.store.repos import customers
 
 SUGGESTION_THRESHOLD = 0.6
+SUGGESTION_LIMIT = 3  # suggestions offered per customer
+SUGGESTION_KEPT = 10  # the most asked for (suggest --limit)
 _NOISE = re.compile(r"\b(llc|inc|ltd|co|pc|gmbh|corp|the)\b\.?|[^a-z0-9]+")
 
 
@@ -58,6 +65,7 @@ def link_customers(ctx: Context, tenant: str, *, actor: Actor, suggestions: int 
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         companies = customers.companies(session, row.id)
+        index = _index_of(ctx, session, row.id)
         by_identifier = {c.identifier.casefold(): c for c in companies}
         by_name: dict[str, list[CWCompany]] = {}
         for company in companies:
@@ -76,22 +84,92 @@ def link_customers(ctx: Context, tenant: str, *, actor: Actor, suggestions: int 
                 report.linked.append(_link_view(customer, match.cw_id, match.identifier, how))
                 continue
             entry = _link_view(customer, None, None, "")
-            entry.suggestions = _near(customer, companies, suggestions)
+            entry.suggestions = _near(customer, index, suggestions)
             (report.suggested if entry.suggestions else report.unmatched).append(entry)
         audit(session, ctx, row.id, actor, "companies.link", {"linked": len(report.linked)})
     return report
 
 
-def _near(customer: Customer, companies: list[CWCompany], limit: int) -> list[SuggestionView]:
-    scored = []
-    for company in companies:
-        score = max(similarity(customer.name, company.name), similarity(customer.external_id, company.identifier))
-        if score >= SUGGESTION_THRESHOLD:
-            scored.append(
-                SuggestionView(cw_id=company.cw_id, identifier=company.identifier, name=company.name, score=score)
-            )
-    scored.sort(key=lambda s: (-s.score, s.identifier))
-    return scored[:limit]
+@dataclass(frozen=True)
+class _Known:
+    """An imported company with its name and identifier as ``similarity`` compares them."""
+
+    company: SuggestionView
+    name: str
+    identifier: str
+
+
+class _Index:
+    """A tenant's imported companies, normalized once, and the suggestions found so far.
+
+    Kept per (tenant, companies version): an import makes a new version, so nothing stale is
+    offered. The suggestions depend only on the customer's name and id, so a page that lists the
+    same unlinked customers again reads them from here."""
+
+    def __init__(self, companies: list[CWCompany]) -> None:
+        self.known = [
+            _Known(SuggestionView(cw_id=c.cw_id, identifier=c.identifier, name=c.name, score=0), _normal(c.name),
+                   _normal(c.identifier))
+            for c in companies
+        ]  # fmt: skip
+        self.found: dict[tuple[str, str], list[SuggestionView]] = {}
+
+
+_KEPT = 16  # tenants whose index is kept
+
+
+def _index_of(ctx: Context, session: Session, tenant_id: int) -> _Index:
+    key = (tenant_id, *customers.companies_version(session, tenant_id))
+    with ctx.memo_lock:
+        indexes: OrderedDict[Any, _Index] = ctx.memo.setdefault("companies.index", OrderedDict())
+        index = indexes.get(key)
+    if index is None:
+        index = _Index(customers.companies(session, tenant_id))
+    with ctx.memo_lock:
+        index = indexes.setdefault(key, index)
+        indexes.move_to_end(key)
+        while len(indexes) > _KEPT:
+            indexes.popitem(last=False)
+    return index
+
+
+def _near(customer: Customer, index: _Index, limit: int) -> list[SuggestionView]:
+    """The companies whose name (or identifier) is at least SUGGESTION_THRESHOLD alike, best first.
+    Each comparison first checks the matcher's cheap upper bounds, so most companies cost little."""
+    wanted = (customer.name, customer.external_id)
+    if wanted not in index.found:
+        name, external = difflib.SequenceMatcher(None), difflib.SequenceMatcher(None)
+        name.set_seq2(_normal(customer.name))
+        external.set_seq2(_normal(customer.external_id))
+        scored = []
+        for known in index.known:
+            score = max(_alike(name, known.name), _alike(external, known.identifier))
+            if score >= SUGGESTION_THRESHOLD:
+                scored.append(known.company.model_copy(update={"score": score}))
+        scored.sort(key=lambda s: (-s.score, s.identifier))
+        index.found[wanted] = scored[:SUGGESTION_KEPT]
+    return index.found[wanted][:limit]
+
+
+def _alike(matcher: difflib.SequenceMatcher[str], text: str) -> float:
+    """``similarity`` of the matcher's text and ``text`` (both normalized), or 0 when it cannot
+    reach the threshold."""
+    matcher.set_seq1(text)
+    reach = SUGGESTION_THRESHOLD - 0.0005  # a ratio that rounds to the threshold still counts
+    if matcher.real_quick_ratio() < reach or matcher.quick_ratio() < reach:
+        return 0.0
+    return round(matcher.ratio(), 3)
+
+
+def suggestions_for(
+    ctx: Context, tenant: str, external_ids: list[str], *, limit: int = 3
+) -> dict[str, list[SuggestionView]]:
+    """Suggestions for several customers at once (the companies are read once)."""
+    with ctx.db.session() as session:
+        row = tenant_row(session, tenant)
+        index = _index_of(ctx, session, row.id)
+        found = {c.external_id: c for c in customers.all_of(session, row.id)}
+        return {e: _near(found[e], index, limit) for e in external_ids if e in found}
 
 
 def set_link(ctx: Context, tenant: str, external_id: str, company: str | None, *, actor: Actor) -> LinkView:
@@ -152,4 +230,4 @@ def suggestions(ctx: Context, tenant: str, external_id: str, *, limit: int = 5) 
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         customer = customer_row(session, row.id, external_id)
-        return _near(customer, customers.companies(session, row.id), limit)
+        return _near(customer, _index_of(ctx, session, row.id), limit)

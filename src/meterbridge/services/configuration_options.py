@@ -11,6 +11,7 @@ from meterbridge.domain.billing import BillingConfiguration, BillMode, DataMode,
 from meterbridge.domain.description import DescriptionTemplate
 from meterbridge.domain.policies import BillStartPolicy, InvoicedPolicy
 from meterbridge.domain.pricing import Range
+from meterbridge.services.errors import InvalidInput
 from meterbridge.store.models import BillingConfigurationRow
 
 DEFAULT_AGREEMENT_RULE = "default-agreement"
@@ -77,3 +78,43 @@ def domain_configuration(row: BillingConfigurationRow, customer: str) -> Billing
         bill_start_policy=options.bill_start_policy,
         invoiced_policy=options.invoiced_policy,
     )
+
+
+def parse_range(text: str, name: str = "ranges") -> dict[str, str | None]:
+    """A GB range as people write it: ``up_to:CW-PRODUCT[:price[:cost]]`` (empty up_to for the
+    last range; a price or cost left out comes from the product's price list)."""
+    parts = text.strip().split(":")
+    if len(parts) not in (2, 3, 4) or not parts[1].strip():
+        raise InvalidInput(
+            f"{name}: {text!r}: write up_to:CW-PRODUCT[:price[:cost]] (empty up_to for the last range; a price or "
+            "cost left out comes from the product's price list)",
+            field="ranges",
+        )
+    return {
+        "up_to": parts[0].strip() or None,
+        "cw_product": parts[1].strip(),
+        "unit_price": parts[2].strip() if len(parts) > 2 and parts[2].strip() else None,
+        "unit_cost": parts[3].strip() if len(parts) > 3 and parts[3].strip() else None,
+    }
+
+
+def format_range(stored: dict[str, Any]) -> str:
+    """A stored range as ``parse_range`` reads it."""
+    pieces = [str(stored.get("up_to") or ""), str(stored["cw_product"])]
+    price, cost = stored.get("unit_price"), stored.get("unit_cost")
+    if price is not None or cost is not None:
+        pieces.append("" if price is None else str(price))
+    if cost is not None:
+        pieces.append(str(cost))
+    return ":".join(pieces)
+
+
+#: What a configuration form offers for each option with a fixed set of values.
+CHOICES = {
+    "bill_mode": [m.value for m in BillMode],
+    "data_mode": [m.value for m in DataMode],
+    "zero_policy": [m.value for m in ZeroPolicy],
+    "strategy": [m.value for m in Strategy],
+    "bill_start_policy": [m.value for m in BillStartPolicy],
+    "invoiced_policy": [m.value for m in InvoicedPolicy],
+}

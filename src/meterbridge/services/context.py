@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx2
 
@@ -33,6 +35,10 @@ class Context:
     codebases: dict[tuple[str, str], str] = field(default_factory=dict)
     #: told of every ConnectWise exchange (endpoint, status, seconds): the server's metrics
     observer: Callable[[str, str, float], None] | None = None
+    #: what a use case keeps between calls in this process, by its name (e.g. the companies'
+    #: suggestion index); always derived from the database, so losing it loses nothing
+    memo: dict[str, Any] = field(default_factory=dict)
+    memo_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, settings: ConnectionSettings) -> ConnectWiseClient:
         return ConnectWiseClient(

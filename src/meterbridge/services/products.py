@@ -154,3 +154,12 @@ def list_products(ctx: Context, tenant: str) -> list[ProductView]:
         row = tenant_row(session, tenant)
         prices = catalog.prices(session, row.id)
         return [_view(product, prices) for product in catalog.products(session, row.id)]
+
+
+#: What a product form offers (the values ``save_product`` and ``set_price`` accept).
+CHOICES = {
+    "kind": [k.value for k in ProductKind],
+    "unit": [u.value for u in Unit],
+    "basis": [b.value for b in Basis],
+    "tier_mode": ["graduated", "volume"],
+}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from meterbridge.domain.money import ZERO
+from meterbridge.domain.money import ZERO, round_amount
 from meterbridge.domain.plan import Change, ChangeKind, Plan
 from meterbridge.services.views import CompanyResult, CompanyStatus, Totals, WriteCounts
 
@@ -60,12 +60,18 @@ def company_results(
     return dict(sorted(companies.items()))
 
 
-def _after(change: Change) -> Decimal:
-    if change.kind is ChangeKind.CANCEL:
+def amount_after(kind: ChangeKind | str, old_amount: Decimal, new_amount: Decimal) -> Decimal:
+    """What the invoice charges for a line once its change is applied: nothing after a cancel,
+    the old amount while it is blocked, else the new amount."""
+    if kind == ChangeKind.CANCEL:
         return ZERO
-    if change.kind is ChangeKind.BLOCKED:
-        return change.old_amount
-    return change.new_amount
+    if kind == ChangeKind.BLOCKED:
+        return old_amount
+    return new_amount
+
+
+def _after(change: Change) -> Decimal:
+    return amount_after(change.kind, change.old_amount, change.new_amount)
 
 
 def totals(plan: Plan, companies: dict[str, CompanyResult]) -> Totals:
@@ -73,8 +79,8 @@ def totals(plan: Plan, companies: dict[str, CompanyResult]) -> Totals:
     by_status: dict[str, int] = {}
     for result in companies.values():
         by_status[result.status.value] = by_status.get(result.status.value, 0) + 1
-    before = sum((c.old_amount for c in plan.changes), ZERO)
-    after = sum((_after(c) for c in plan.changes), ZERO)
+    before = round_amount(sum((c.old_amount for c in plan.changes), ZERO))  # money: always in cents
+    after = round_amount(sum((_after(c) for c in plan.changes), ZERO))
     return Totals(
         companies=dict(sorted(by_status.items())),
         writes=WriteCounts(

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from meterbridge.domain.periods import Period
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
@@ -15,6 +16,7 @@ from meterbridge.services.scope import open_tenant, tenant_row
 from meterbridge.services.tenant_settings import TenantSettings
 from meterbridge.services.validation import invalid
 from meterbridge.services.views import Role, TenantView
+from meterbridge.services.views.console import PeriodChoices
 from meterbridge.store.repos import tenants
 
 DEFAULT_TENANT = "default"
@@ -68,3 +70,13 @@ def update_settings(ctx: Context, key: str, changes: dict[str, Any], *, actor: A
         changed = {k: after[k] for k in after if after[k] != before.get(k)}
         audit(session, ctx, row.id, actor, "tenant.settings", changed, before={k: before.get(k) for k in changed})
         return settings
+
+
+def billing_periods(ctx: Context, key: str, *, months: int = 13) -> PeriodChoices:
+    """The months a period picker offers: this month (provisional) and the ones before it."""
+    scope = open_tenant(ctx, key)
+    current = Period.containing(ctx.clock(), scope.zone)
+    choices = [current]
+    while len(choices) < months:
+        choices.append(choices[-1].previous())
+    return PeriodChoices(current=str(current), default=str(current.previous()), choices=[str(p) for p in choices])

@@ -12,12 +12,13 @@ from fastapi import FastAPI
 from meterbridge import runtime
 from meterbridge.services.context import Context
 from meterbridge.settings import Settings
-from meterbridge.web import errors, metrics
+from meterbridge.web import console, errors, metrics
 from meterbridge.web.api import router
 from meterbridge.web.background import Background
-from meterbridge.web.limits import BodyLimit, SignInLimiter
+from meterbridge.web.limits import BodyLimit, SignInLimiter, TextGuard
 
 API_VERSION = "1.0.0"
+UPLOAD = 50 * 1024 * 1024  # a CSV file of usage (the API's body, the console's form)
 
 
 def create_app(ctx: Context, settings: Settings | None = None, *, secure_cookies: bool = True) -> FastAPI:
@@ -51,7 +52,9 @@ def create_app(ctx: Context, settings: Settings | None = None, *, secure_cookies
     errors.install(app, settings)
     metrics.install(app, measured, ctx.monotonic)
     app.include_router(router)
-    app.add_middleware(BodyLimit, large={"/usage/csv": 50 * 1024 * 1024})
+    console.install(app)
+    app.add_middleware(BodyLimit, large={"/usage/csv": UPLOAD, console.UPLOAD_SUFFIX: UPLOAD + 64 * 1024})
+    app.add_middleware(TextGuard)
     return app
 
 

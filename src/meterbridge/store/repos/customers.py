@@ -98,3 +98,11 @@ def replace_companies(session: Session, tenant_id: int, rows: Iterable[tuple[int
         CWCompany(tenant_id=tenant_id, cw_id=cw_id, identifier=identifier, name=name, fetched_at=at)
         for cw_id, identifier, name in rows
     )
+
+
+def companies_version(session: Session, tenant_id: int) -> tuple[int, datetime | None]:
+    """(how many companies, when the newest was fetched): changes with every import."""
+    count, newest = session.execute(
+        select(func.count(), func.max(CWCompany.fetched_at)).where(CWCompany.tenant_id == tenant_id)
+    ).one()
+    return int(count), newest

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from meterbridge.store.models import Customer, Product, UsageSampleRow
@@ -90,3 +91,26 @@ def units_of(session: Session, tenant_id: int, product_id: int) -> set[str]:
         .distinct()
     )
     return set(session.scalars(query))
+
+
+def newest_measurement(session: Session, tenant_id: int) -> datetime | None:
+    """When the newest sample still counted was measured (None: the tenant has no usage)."""
+    return session.scalar(
+        select(func.max(UsageSampleRow.measured_at)).where(
+            UsageSampleRow.tenant_id == tenant_id, UsageSampleRow.withdrawn_at.is_(None)
+        )
+    )
+
+
+def quantities(
+    session: Session, tenant_id: int, product_id: int, start: datetime, end: datetime
+) -> list[tuple[datetime, int, Decimal]]:
+    """(measured_at, customer id, quantity) of a product's samples measured in ``[start, end)`` that count."""
+    query = select(UsageSampleRow.measured_at, UsageSampleRow.customer_id, UsageSampleRow.quantity).where(
+        UsageSampleRow.tenant_id == tenant_id,
+        UsageSampleRow.product_id == product_id,
+        UsageSampleRow.measured_at >= start,
+        UsageSampleRow.measured_at < end,
+        UsageSampleRow.withdrawn_at.is_(None),
+    )
+    return [(at, customer, quantity) for at, customer, quantity in session.execute(query)]
