@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from meterbridge.connectwise.errors import ConnectWiseError
+from meterbridge.mail import Mailer, SmtpMailer, SmtpSettings
 from meterbridge.services.context import Clock, Context, Sleep
 from meterbridge.services.errors import ConnectWiseFailed, SecretsFailed, ServiceError, StorageFailed
 from meterbridge.settings import Settings
@@ -62,10 +63,34 @@ def build_context(
         if failure is None:
             raise
         raise failure from None
-    context = Context(db=db, box=box, clock=clock or system_clock, transport=transport)
+    context = Context(
+        db=db,
+        box=box,
+        clock=clock or system_clock,
+        transport=transport,
+        mailer=mailer_of(settings),
+        public_url=(settings.public_url or "http://127.0.0.1:8080").rstrip("/"),
+    )
     if sleep is not None:
         context.sleep = sleep
     return context
+
+
+def mailer_of(settings: Settings) -> Mailer | None:
+    """The mail server the settings name (None: none is set)."""
+    if not settings.smtp_host:
+        return None
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpMailer(
+        SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            starttls=settings.smtp_starttls,
+            user=settings.smtp_user,
+            password=password,
+            sender=settings.mail_from,
+        )
+    )
 
 
 def database_label(settings: Settings) -> str:

@@ -3,14 +3,17 @@
 ``MBRIDGE_HOME`` (default ``./.meterbridge``) holds the SQLite database and the key file unless
 ``MBRIDGE_DATABASE_URL`` (e.g. ``postgresql://user@host/db``) and ``MBRIDGE_SECRET_KEY`` /
 ``MBRIDGE_KEY_FILE`` say otherwise; ``MBRIDGE_ACTOR`` names who the command line acts as (by
-default the login name). Nothing here is read at import time.
+default the login name). ``MBRIDGE_SMTP_*`` name the mail server the managers' emails go
+through, ``MBRIDGE_PUBLIC_URL`` the address links in them point to; ``MBRIDGE_SCHEDULER`` says
+whether ``meterbridge serve`` runs the schedules itself (the embedded default) or leaves them to
+``meterbridge worker`` processes. Nothing here is read at import time.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +27,27 @@ class Settings(BaseSettings):
     tenant: str = "default"
     actor: str | None = None  # who the CLI acts as in the audit log and run history (default: the login name)
     secure_cookies: bool = True  # the console's session cookie is Secure (browsers accept it on http://localhost)
+    smtp_host: str | None = None  # no host: emails are recorded as not sent, with why
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "meterbridge@localhost"
+    public_url: str | None = None  # where the console is reached, for links in emails (serve: its own address)
+    scheduler: bool = True  # `meterbridge serve` runs due schedules and deliveries in its own process
+    tick_seconds: float = 30.0  # how often due schedules and deliveries are looked for
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.smtp_password is not None and not self.smtp_user:
+            raise ValueError("MBRIDGE_SMTP_PASSWORD is set without MBRIDGE_SMTP_USER: set the user it logs in as")
+        if not 1 <= self.smtp_port <= 65535:
+            raise ValueError(f"MBRIDGE_SMTP_PORT: {self.smtp_port} is not a port (1-65535)")
+        if not 1 <= self.tick_seconds <= 3600:
+            raise ValueError(f"MBRIDGE_TICK_SECONDS: {self.tick_seconds} is not 1 to 3600 seconds")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError(f"MBRIDGE_PUBLIC_URL: {self.public_url!r} is not an http:// or https:// address")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

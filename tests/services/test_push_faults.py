@@ -4,6 +4,7 @@ failed companies are reported with reasons, the others are unaffected, and the n
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from tests.support.reference_month import PERIOD, actual, expected
 
 from cwsim.faults import FaultRule
 from meterbridge.services import push
+from meterbridge.services.review import review
 from meterbridge.store.models import JournalEntry
 
 pytestmark = pytest.mark.slow
@@ -40,6 +42,20 @@ def test_storms_and_errors_fail_only_the_companies_they_hit(small_month: World) 
         assert len(entry.failed) == len(entry.reasons) >= 1, "each line that did not land is named"
         assert entry.status == ("partial" if entry.landed else "failed")
     assert outcome.totals.writes.failed == sum(len(e.failed) for e in failed.values())
+    # What the invoices charge after it: a line whose write failed still bills what it billed before,
+    # and the review's companies add up to that total.
+    not_landed = {key for entry in failed.values() for key in entry.failed}
+    plan = outcome.built.plan
+    after = sum(
+        c.old_amount if c.key in not_landed else Decimal(0) if c.kind == "cancel" else
+        c.old_amount if c.kind == "blocked" else c.new_amount
+        for c in plan.changes
+    )  # fmt: skip
+    planned = sum(Decimal(0) if c.kind == "cancel" else c.old_amount if c.kind == "blocked" else c.new_amount
+                  for c in plan.changes)  # fmt: skip
+    assert outcome.totals.billed_after == after != planned
+    by_company = review(ctx, "default", outcome.run, limit=500)
+    assert sum(b.billed_after for b in by_company.companies) == outcome.totals.billed_after
 
     wanted = expected(small_month.n)
     held = actual(sim)

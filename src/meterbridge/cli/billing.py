@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from meterbridge.cli.app import app
+from meterbridge.cli.notifications import print_told, tell
 from meterbridge.cli.plans import print_companies, print_plan
 from meterbridge.cli.render import EXIT_HELD, EXIT_PARTIAL, guarded, run, state
 from meterbridge.services import push
@@ -74,19 +75,22 @@ def push_command(
         transient=True,
     ) as bar:
         task = bar.add_task("writes", total=None)
-        outcome = run(
-            push.push(
-                st.context(),
-                st.tenant,
-                period,
-                checksum=checksum,
-                force=force,
-                wait_seconds=wait,
-                only=_customers(customer),
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-                actor=st.actor,
+        try:
+            outcome = run(
+                push.push(
+                    st.context(),
+                    st.tenant,
+                    period,
+                    checksum=checksum,
+                    force=force,
+                    wait_seconds=wait,
+                    only=_customers(customer),
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    actor=st.actor,
+                )
             )
-        )
+        finally:
+            told = tell(st)
     view = outcome.with_changes() if outcome.status is RunStatus.HELD else outcome
 
     def human() -> None:
@@ -122,6 +126,8 @@ def push_command(
                     f"[yellow]{view.period} is not over: a provisional bill[/]; push it again after it ends"
                 )
         print_companies(st, view)
+        if told is not None:
+            print_told(st, told)
 
     st.out(view, human)
     if view.status is RunStatus.HELD:

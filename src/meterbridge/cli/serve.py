@@ -34,12 +34,21 @@ def serve(
         "MBRIDGE_KEY_FILE": str(settings.resolved_key_file),
         "MBRIDGE_SECURE_COOKIES": "false" if insecure_cookies else "true",
     }
+    if settings.public_url is None:  # links in emails point here unless MBRIDGE_PUBLIC_URL says otherwise
+        shown = f"[{host}]" if ":" in host else host
+        anywhere = host in ("0.0.0.0", "::")  # noqa: S104 - naming the any-address, not binding to it
+        environment["MBRIDGE_PUBLIC_URL"] = f"http://{'127.0.0.1' if anywhere else shown}:{port}"
     os.environ.update(environment)  # the server process reads its settings as this command resolved them
     if settings.secret_key is not None:
         os.environ["MBRIDGE_SECRET_KEY"] = settings.secret_key.get_secret_value()
     revision = context.db.current_revision()
+    clock = (
+        f"schedules run here (every {settings.tick_seconds:g} s)"
+        if settings.scheduler
+        else "schedules are left to `meterbridge worker` (MBRIDGE_SCHEDULER=false)"
+    )
     st.console.print(
         f"meterbridge on http://{host}:{port}: the console at /console, the REST API at /api/v1, OpenAPI at /docs "
-        f"(database {runtime.database_label(settings)}, schema {revision})"
+        f"(database {runtime.database_label(settings)}, schema {revision}); {clock}"
     )
     uvicorn.run("meterbridge.web.app:factory", factory=True, host=host, port=port, log_level="info")

@@ -16,6 +16,8 @@ import httpx2
 
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.settings import ConnectionSettings
+from meterbridge.hooks import HookSender
+from meterbridge.mail import Mailer
 from meterbridge.store.database import Database
 from meterbridge.store.secrets import SecretBox
 
@@ -39,6 +41,10 @@ class Context:
     #: suggestion index); always derived from the database, so losing it loses nothing
     memo: dict[str, Any] = field(default_factory=dict)
     memo_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the managers' emails go out through it (None: no mail server set; they are recorded as not sent)
+    mailer: Mailer | None = None
+    hooks: HookSender = field(default_factory=HookSender)
+    public_url: str = "http://127.0.0.1:8080"  # where links in emails and webhooks point
 
     def client(self, settings: ConnectionSettings) -> ConnectWiseClient:
         return ConnectWiseClient(

@@ -75,12 +75,14 @@ def _after(change: Change) -> Decimal:
 
 
 def totals(plan: Plan, companies: dict[str, CompanyResult]) -> Totals:
-    """Companies by status, writes, and what the invoices charge before and after (billed amounts)."""
+    """Companies by status, writes, and what the invoices charge before and after (billed amounts;
+    after a push, a line whose write failed still bills what it billed before)."""
     by_status: dict[str, int] = {}
     for result in companies.values():
         by_status[result.status.value] = by_status.get(result.status.value, 0) + 1
+    failed = {key for result in companies.values() for key in result.failed}  # a write that did not land
     before = round_amount(sum((c.old_amount for c in plan.changes), ZERO))  # money: always in cents
-    after = round_amount(sum((_after(c) for c in plan.changes), ZERO))
+    after = round_amount(sum((c.old_amount if c.key in failed else _after(c) for c in plan.changes), ZERO))
     return Totals(
         companies=dict(sorted(by_status.items())),
         writes=WriteCounts(

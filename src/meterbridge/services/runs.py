@@ -15,9 +15,18 @@ from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput, NotFound, ServiceError
 from meterbridge.services.scope import parse_period, tenant_row
-from meterbridge.services.views import ChangesPage, ChangeView, PlanItemView, RunDetail, RunKind, RunStatus, RunView
-from meterbridge.store.models import PlanItem, Run
-from meterbridge.store.repos import runs
+from meterbridge.services.views import (
+    ChangesPage,
+    ChangeView,
+    NotificationView,
+    PlanItemView,
+    RunDetail,
+    RunKind,
+    RunStatus,
+    RunView,
+)
+from meterbridge.store.models import NotificationRow, PlanItem, Run
+from meterbridge.store.repos import notifications, runs
 
 
 def start_run(
@@ -242,7 +251,8 @@ def show_run(ctx: Context, tenant: str, run_id: int) -> RunDetail:
         if run is None:
             raise NotFound(f"run {run_id} does not exist", hint="list the runs to see them", field="run")
         items = [plan_item_view(item) for item in runs.items(session, run_id)]
-        return RunDetail(**run_view(run).model_dump(), items=items)
+        sent = [notification_view(n) for n in notifications.of_run(session, row.id, run_id)]
+        return RunDetail(**run_view(run).model_dump(), items=items, notifications=sent)
 
 
 def show_run_head(ctx: Context, tenant: str, run_id: int) -> RunView:
@@ -257,3 +267,20 @@ def show_run_head(ctx: Context, tenant: str, run_id: int) -> RunView:
 
 def plan_item_view(item: PlanItem) -> PlanItemView:
     return PlanItemView.model_validate({**item.payload, "status": item.status, "error": item.error})
+
+
+def notification_view(row: NotificationRow) -> NotificationView:
+    return NotificationView(
+        id=row.id,
+        run=row.run_id,
+        event=row.event,
+        channel=row.channel,
+        target=row.target,
+        subject=row.subject,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )

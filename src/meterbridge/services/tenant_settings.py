@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from meterbridge.domain.policies import BillStartPolicy, DriftPolicy, InvoicedPolicy
 from meterbridge.domain.safety import Thresholds
+
+_ADDRESS = re.compile(r"[^@\s,;<>\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?\.[A-Za-z]{2,63}")
 
 
 class TenantSettings(BaseModel):
@@ -41,6 +44,30 @@ class TenantSettings(BaseModel):
     max_concurrency: int = Field(default=8, ge=1, le=64, description="ConnectWise calls in flight, at most")
     agreement_type: str = Field(default="Backup Services", description="type of agreements the doctor creates")
     currency: str = Field(default="$", min_length=1, max_length=5, description="the symbol amounts are shown with")
+    managers: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="email addresses told the outcome of every push and every held plan",
+    )
+
+    @field_validator("managers", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        """None is nobody; a text is addresses separated by commas (``a@x.com,b@y.com``)."""
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [part for part in re.split(r"[,;\s]+", value) if part]
+        return value
+
+    @field_validator("managers")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        cleaned = [address.strip() for address in value]
+        for position, address in enumerate(cleaned, start=1):
+            if not _ADDRESS.fullmatch(address):
+                raise ValueError(f"manager {position}: {address!r} is not an email address (name@example.com)")
+        return list(dict.fromkeys(cleaned))
 
     def client_limits(self) -> dict[str, Any]:
         return {"rate_limit_per_minute": self.rate_limit_per_minute, "max_concurrency": self.max_concurrency}

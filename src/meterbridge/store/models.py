@@ -338,3 +338,65 @@ class IdempotencyRecord(Base):
     status: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ScheduleRow(Base):
+    """A tenant's schedule: when it runs (``timing``), for which month (``target``), and its state:
+    the occurrence it last settled, the run that settled it, failures while it retries."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))  # auto_billing | monthly | refresh
+    timing: Mapped[dict[str, Any]] = mapped_column(JSON)  # at, days, day, missing_day, minute
+    target: Mapped[str] = mapped_column(String(10))  # previous | current
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())  # occurrences after this count
+    last_slot: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the occurrence last settled
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
+    last_status: Mapped[str | None] = mapped_column(String(20))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # of the occurrence due now
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notified_checksum: Mapped[str | None] = mapped_column(String(64))  # refresh: the drift already told
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookRow(Base):
+    """Where a tenant's run outcomes are POSTed, signed with the (sealed) secret."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(500))
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class NotificationRow(Base):
+    """One message about a run (an email to the managers, a webhook delivery): what, to whom,
+    and how its delivery went (pending until sent, retried with backoff, failed when given up)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(40))  # push.done, push.held, push.failed, refresh.drift, ...
+    channel: Mapped[str] = mapped_column(String(10))  # email | webhook
+    target: Mapped[str] = mapped_column(String(1000))  # the addresses, or the webhook's URL
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # the email's text, or the webhook's JSON
+    status: Mapped[str] = mapped_column(String(10))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

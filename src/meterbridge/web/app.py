@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from meterbridge import runtime
+from meterbridge.jobs.embedded import EmbeddedDispatcher
 from meterbridge.services.context import Context
 from meterbridge.settings import Settings
 from meterbridge.web import console, errors, metrics
@@ -21,15 +22,24 @@ API_VERSION = "1.0.0"
 UPLOAD = 50 * 1024 * 1024  # a CSV file of usage (the API's body, the console's form)
 
 
-def create_app(ctx: Context, settings: Settings | None = None, *, secure_cookies: bool = True) -> FastAPI:
+def create_app(
+    ctx: Context, settings: Settings | None = None, *, secure_cookies: bool = True, scheduler: bool = False
+) -> FastAPI:
+    """``scheduler``: run due schedules and deliver messages in this process (the embedded
+    dispatcher; ``meterbridge serve`` turns it on unless MBRIDGE_SCHEDULER=false)."""
     settings = settings or Settings()
     measured = metrics.Metrics()
     ctx.observer = measured.connectwise_call
     background = Background(measured, ctx.monotonic)
+    dispatcher = EmbeddedDispatcher(ctx, tick_seconds=settings.tick_seconds) if scheduler else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if dispatcher is not None:
+            dispatcher.start()
         yield
+        if dispatcher is not None:
+            await dispatcher.stop()
         await background.stop()
 
     app = FastAPI(
@@ -49,6 +59,7 @@ def create_app(ctx: Context, settings: Settings | None = None, *, secure_cookies
     app.state.background = background
     app.state.sign_ins = SignInLimiter(ctx.clock)
     app.state.secure_cookies = secure_cookies
+    app.state.dispatcher = dispatcher
     errors.install(app, settings)
     metrics.install(app, measured, ctx.monotonic)
     app.include_router(router)
@@ -61,4 +72,9 @@ def create_app(ctx: Context, settings: Settings | None = None, *, secure_cookies
 def factory() -> FastAPI:
     """For uvicorn: ``uvicorn --factory meterbridge.web.app:factory`` (what ``meterbridge serve`` runs)."""
     settings = Settings()
-    return create_app(runtime.build_context(settings), settings, secure_cookies=settings.secure_cookies)
+    return create_app(
+        runtime.build_context(settings),
+        settings,
+        secure_cookies=settings.secure_cookies,
+        scheduler=settings.scheduler,
+    )

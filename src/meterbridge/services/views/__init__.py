@@ -47,6 +47,14 @@ from meterbridge.services.views.console import (
     Trend,
 )
 from meterbridge.services.views.reports import AuditView, FindingView, LeakKind, LeakView, Severity, StatsView
+from meterbridge.services.views.schedules import (
+    DeliveryReport,
+    NotificationView,
+    ScheduleRunView,
+    ScheduleView,
+    WebhookCreated,
+    WebhookView,
+)
 from meterbridge.services.views.setup import (
     CompanyView,
     ConfigurationSaved,
@@ -93,6 +101,7 @@ __all__ = [
     "CustomerSaved",
     "CustomerView",
     "Deleted",
+    "DeliveryReport",
     "DemoSeeded",
     "FieldChangeView",
     "FindingView",
@@ -103,6 +112,7 @@ __all__ = [
     "LinkView",
     "MemberView",
     "MonthAmount",
+    "NotificationView",
     "PeriodChoices",
     "PinView",
     "PlanItemView",
@@ -122,6 +132,8 @@ __all__ = [
     "RunStatus",
     "RunView",
     "SampleView",
+    "ScheduleRunView",
+    "ScheduleView",
     "SessionView",
     "Severity",
     "StatsView",
@@ -137,6 +149,8 @@ __all__ = [
     "Trend",
     "UsageStored",
     "View",
+    "WebhookCreated",
+    "WebhookView",
     "Withdrawn",
     "WriteCounts",
     "jsonable",

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 
 from meterbridge.domain.plan import Change, ChangeKind
 from meterbridge.services.views.base import Exact, View, jsonable
+from meterbridge.services.views.schedules import NotificationView
 
 
 class RunKind(StrEnum):
@@ -191,6 +192,7 @@ class RunView(View):
 
 class RunDetail(RunView):
     items: list[PlanItemView]
+    notifications: list[NotificationView] = Field(default_factory=list)  # what was sent about it
 
 
 class ProgressView(View):
@@ -202,6 +204,7 @@ class RunLive(RunView):
     """A run, and while its push runs, how far it got and what landed or failed so far."""
 
     progress: ProgressView | None = None
+    notifications: list[NotificationView] = Field(default_factory=list)  # what was sent about it
     companies: dict[str, CompanyResult] = Field(default_factory=dict)
 
 

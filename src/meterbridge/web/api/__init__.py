@@ -13,6 +13,7 @@ from meterbridge.web.api import (
     configurations,
     health,
     reports,
+    schedules,
     session,
     tenants,
     usage,
@@ -37,6 +38,6 @@ router.include_router(_mark_roles(health.router))
 router.include_router(_mark_roles(session.router))
 router.include_router(_mark_roles(tenants.top), responses={401: {"model": ErrorBody}})
 tenant = APIRouter(prefix="/api/v1/tenants/{tenant}", responses=ERRORS)  # type: ignore[arg-type]
-for module in (tenants, companies, catalog, configurations, usage, billing, reports, accounts):
+for module in (tenants, companies, catalog, configurations, usage, billing, reports, schedules, accounts):
     tenant.include_router(_mark_roles(module.router))
 router.include_router(tenant)

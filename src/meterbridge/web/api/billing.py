@@ -9,8 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from meterbridge.services import push, runs
+from meterbridge.services import notify, push, runs
 from meterbridge.services.live import LiveRun
+from meterbridge.services.notify import deliver_quietly
 from meterbridge.services.results import company_results_live
 from meterbridge.services.views import ChangesPage, CompanyResult, ProgressView, RunLive, RunOutcome, RunView, View
 from meterbridge.web.api.bodies import MAX_ID, IdPath, PreviewIn, PushIn
@@ -40,7 +41,8 @@ def _live_view(call: TenantCall, background: Background, run_id: IdPath) -> RunL
     live = background.live.get(run_id)
     if live is None or live.finished:
         companies = {c: CompanyResult.model_validate(r) for c, r in (head.summary.get("companies") or {}).items()}
-        return RunLive(**head.model_dump(), companies=companies)
+        sent = notify.of_run(call.ctx, call.tenant, run_id)
+        return RunLive(**head.model_dump(), companies=companies, notifications=sent)
     return RunLive(
         **head.model_dump(),
         progress=ProgressView(done=live.done, total=live.total),
@@ -62,17 +64,20 @@ async def start_push(call: Billing, body: PushIn, request: Request, key: KeyHead
 
     async def work() -> View:
         async def run(live: LiveRun) -> RunOutcome:
-            return await push.push(
-                call.ctx,
-                call.tenant,
-                body.period,
-                checksum=body.checksum,
-                force=body.force,
-                wait_seconds=body.wait_seconds,
-                only=_scope(body.customers),
-                actor=call.actor,
-                live=live,
-            )
+            try:
+                return await push.push(
+                    call.ctx,
+                    call.tenant,
+                    body.period,
+                    checksum=body.checksum,
+                    force=body.force,
+                    wait_seconds=body.wait_seconds,
+                    only=_scope(body.customers),
+                    actor=call.actor,
+                    live=live,
+                )
+            finally:
+                await deliver_quietly(call.ctx, call.tenant)
 
         run_id = await background.start(run)
         return _live_view(call, background, run_id)

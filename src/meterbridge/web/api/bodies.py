@@ -177,3 +177,31 @@ class MemberIn(Body):
 class TokenIn(Body):
     name: str = Field(max_length=100)
     role: Literal["admin", "billing", "viewer"]
+
+
+class ScheduleIn(Body):
+    """A schedule's options; on a change, only those given change (the others are kept)."""
+
+    kind: str | None = Field(default=None, description="auto_billing, monthly or refresh (a new schedule needs it)")
+    at: str | None = Field(default=None, max_length=5, description="HH:MM, the tenant's clock (auto_billing, monthly)")
+    days: int | None = Field(default=None, description="auto_billing: the first N days of the month (1-28)")
+    day: int | None = Field(default=None, description="monthly: the day of the month (1-31)")
+    missing_day: str | None = Field(default=None, description="monthly: clamp or skip, in a month without that day")
+    minute: int | None = Field(default=None, description="refresh: minutes past each hour (0-59)")
+    target: str | None = Field(default=None, description="previous (the month before) or current (provisional)")
+    enabled: bool | None = None
+    since: str | None = Field(
+        default=None, max_length=40, description="count occurrences from this date or time: the latest missed one runs"
+    )
+
+
+class WebhookIn(Body):
+    name: str = Field(max_length=64, description="lowercase letters, digits, . _ -")
+    url: str = Field(max_length=500, description="where each run's outcome is POSTed (http or https)")
+    secret: SecretStr | None = Field(
+        default=None, description="the signing secret, 16 to 200 characters; left out, one is made and answered once"
+    )
+
+
+class WebhookChange(Body):
+    enabled: bool = Field(description="deliver to it, or not")

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from meterbridge.services import push, runs, tenants
 from meterbridge.services.errors import InvalidInput, ServiceError
 from meterbridge.services.live import LiveRun
+from meterbridge.services.notify import deliver_quietly
 from meterbridge.services.review import SHOWS, review
 from meterbridge.services.views import PlanReview, Role, RunView
 from meterbridge.web.background import Background
@@ -110,7 +111,10 @@ async def start_push(request: Request, call: Page, form: Posted) -> Response:
     background: Background = request.app.state.background
 
     async def work(live: LiveRun) -> Any:
-        return await push.push(call.ctx, call.tenant, period, checksum=checksum, actor=call.actor, live=live)
+        try:
+            return await push.push(call.ctx, call.tenant, period, checksum=checksum, actor=call.actor, live=live)
+        finally:
+            await deliver_quietly(call.ctx, call.tenant)
 
     try:
         if not checksum:

@@ -1,0 +1,173 @@
+"""What the managers read about a run (an email's subject and text) and what a webhook receives
+(JSON), both made from the run as it was recorded: outcome, totals in money, failed and blocked
+companies with their reasons, and a link to the run in the console."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from meterbridge.domain.money import format_money
+from meterbridge.services.views import RunView
+
+#: what each run status is called in a subject line
+HEADLINES = {
+    "done": "done",
+    "partial": "partly done: some companies failed or are blocked",
+    "held": "held for approval",
+    "refused": "refused: the plan changed since it was reviewed",
+    "failed": "failed",
+    "interrupted": "interrupted",
+    "previewed": "previewed",
+}
+MAX_LISTED = 50  # companies listed by name in an email; the rest are counted
+
+
+@dataclass(frozen=True)
+class Tenantish:
+    key: str
+    name: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Composed:
+    event: str
+    subject: str
+    text: str
+    payload: dict[str, Any]
+
+
+def run_link(public_url: str, tenant: str, run_id: int) -> str:
+    return f"{public_url}/console/t/{tenant}/runs/{run_id}"
+
+
+def _money(value: Any, currency: str) -> str:
+    return format_money(Decimal(str(value)), currency)
+
+
+def _change(value: Any, currency: str) -> str:
+    amount = Decimal(str(value))
+    return ("+" if amount > 0 else "") + format_money(amount, currency)
+
+
+def _companies(run: RunView, status: str) -> list[tuple[str, list[str]]]:
+    companies = run.summary.get("companies") or {}
+    return sorted(
+        (name, list(result.get("reasons") or []))
+        for name, result in companies.items()
+        if result.get("status") == status
+    )
+
+
+def _failed(run: RunView) -> list[tuple[str, list[str]]]:
+    return _companies(run, "partial") + _companies(run, "failed")
+
+
+def compose_run(run: RunView, tenant: Tenantish, public_url: str, *, event: str | None = None) -> Composed:
+    """The message about a push (or a refresh preview) that ended."""
+    status = run.status.value
+    event = event or f"{run.kind.value}.{status}"
+    what = "Push" if run.kind.value == "push" else "Preview"
+    headline = HEADLINES.get(status, status)
+    link = run_link(public_url, tenant.key, run.id)
+    totals = run.summary.get("totals") or {}
+    writes = totals.get("writes") or {}
+    failed, blocked = _failed(run), _companies(run, "blocked")
+    error = run.summary.get("error") or {}
+    subject_tail = ""
+    if status in ("done", "partial") and totals:
+        subject_tail = f", {_money(totals.get('billed_after', 0), tenant.currency)} billed"
+    subject = f"[meterbridge] {tenant.name}: {what.lower()} of {run.period} {headline}{subject_tail}"
+    lines = [
+        f"{what} of {run.period} for {tenant.name} (tenant {tenant.key}): {headline}.",
+        f"Started by {run.started_by} ({run.trigger}) at {run.started_at:%Y-%m-%d %H:%M} UTC"
+        + (f", finished {run.finished_at:%Y-%m-%d %H:%M} UTC." if run.finished_at else "."),
+        "",
+    ]
+    if error:
+        lines += [f"Why: {error.get('message', '')}", *([f"What to do: {error['hint']}"] if error.get("hint") else [])]
+        lines.append("")
+    if totals:
+        lines += [
+            f"Billed before: {_money(totals.get('billed_before', 0), tenant.currency)}",
+            f"Billed after:  {_money(totals.get('billed_after', 0), tenant.currency)} "
+            f"(change {_change(totals.get('billed_change', 0), tenant.currency)})",
+            f"Writes: {writes.get('planned', 0)} planned, {writes.get('landed', 0)} landed, "
+            f"{writes.get('failed', 0)} failed",
+            "Companies: "
+            + ", ".join(f"{count} {name}" for name, count in sorted((totals.get("companies") or {}).items())),
+            "",
+        ]
+    if status == "held":
+        lines += ["Held because:", *(f"- {reason}" for reason in run.summary.get("safety_reasons") or []), ""]
+        lines += [
+            "Nothing was written. Review the plan and approve it by its checksum "
+            f"{run.checksum} (console: Billing, or "
+            f"`meterbridge push --period {run.period} --checksum {run.checksum}`).",
+            "",
+        ]
+    for title, listed in (("Failed companies", failed), ("Blocked companies", blocked)):
+        if listed:
+            lines.append(f"{title} ({len(listed)}):")
+            lines += [
+                f"- {name}: {'; '.join(reasons) or 'no reason recorded'}" for name, reasons in listed[:MAX_LISTED]
+            ]
+            if len(listed) > MAX_LISTED:
+                lines.append(f"- and {len(listed) - MAX_LISTED} more (see the run)")
+            lines.append("")
+    lines.append(f"The run: {link}")
+    payload = {
+        "event": event,
+        "tenant": tenant.key,
+        "run": {
+            "id": run.id,
+            "kind": run.kind.value,
+            "period": run.period,
+            "status": status,
+            "trigger": run.trigger,
+            "started_by": run.started_by,
+            "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "checksum": run.checksum,
+            "verdict": run.verdict,
+        },
+        "totals": totals or None,
+        "safety_reasons": list(run.summary.get("safety_reasons") or []),
+        "failed": [{"customer": name, "reasons": reasons} for name, reasons in failed],
+        "blocked": [{"customer": name, "reasons": reasons} for name, reasons in blocked],
+        "error": error or None,
+        "url": link,
+    }
+    return Composed(event, subject, "\n".join(lines) + "\n", payload)
+
+
+def compose_schedule_failure(
+    tenant: Tenantish, schedule: str, period: str, message: str, hint: str | None, public_url: str
+) -> Composed:
+    """A scheduled run that gave up without a run to show (the lease stayed held, set-up missing...)."""
+    subject = f"[meterbridge] {tenant.name}: schedule {schedule} could not bill {period}"
+    lines = [
+        f"The schedule {schedule} of {tenant.name} (tenant {tenant.key}) could not run for {period}; it has stopped "
+        "retrying this occurrence.",
+        "",
+        f"Why: {message}",
+        *([f"What to do: {hint}"] if hint else []),
+        "",
+        f"The billing page: {public_url}/console/t/{tenant.key}/billing",
+    ]
+    payload = {
+        "event": "schedule.failed",
+        "tenant": tenant.key,
+        "schedule": schedule,
+        "period": period,
+        "error": {"message": message, "hint": hint},
+        "url": f"{public_url}/console/t/{tenant.key}/billing",
+    }
+    return Composed("schedule.failed", subject, "\n".join(lines) + "\n", payload)
+
+
+def webhook_body(composed: Composed, delivery: int) -> str:
+    return json.dumps({**composed.payload, "delivery": delivery}, sort_keys=True, separators=(",", ":"))
