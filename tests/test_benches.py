@@ -17,6 +17,7 @@ TINY = {
     "cwsim_throughput.py": ["--lists", "5", "--writes", "10", "--concurrency", "2"],
     "plan_bench.py": ["--customers", "50"],
     "push_bench.py": ["--customers", "10", "--latency-ms", "0", "--rate-limit", "100000"],
+    "workers_bench.py": ["--tenants", "2", "--customers", "1", "--latency-ms", "0", "--workers", "1", "2"],
 }
 
 

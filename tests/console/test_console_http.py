@@ -12,9 +12,10 @@ from html.parser import HTMLParser
 import httpx2
 import pytest
 from tests.support.actors import ACTOR
-from tests.support.console_world import PASSWORD, ConsoleWorld, set_up
+from tests.support.console_world import PASSWORD, ConsoleWorld, _run, set_up
 
-from meterbridge.services import customers, prices, runs, usage
+from meterbridge.mail import Outbox
+from meterbridge.services import customers, notify, prices, push, runs, tenants, usage
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_pages_carry_a_strict_policy_and_load_nothing_from_elsewhere(world: Cons
     world.user("acme", "ann", "admin")
     sign_in(http, "ann")
     for path in ("", "/billing", f"/runs/{run}", "/companies", "/products", "/configurations", "/configurations/new",
-                 "/usage", "/connection", "/leaks", "/doctor", "/runs"):  # fmt: skip
+                 "/usage", "/schedules", "/connection", "/leaks", "/doctor", "/runs"):  # fmt: skip
         page = http.get(f"/console/t/acme{path}")
         assert page.status_code == 200, (path, page.text[:500])
         policy = page.headers["content-security-policy"]
@@ -219,3 +220,42 @@ def test_a_link_to_a_company_that_was_never_imported_says_so_and_changes_nothing
         "/console/t/acme/customers/acct-0009/unlink", data={"csrf_token": csrf, "back": "https://evil.example/"}
     )
     assert away.headers["location"].startswith("/console/t/acme/companies")  # back only to this tenant's pages
+
+
+def test_schedules_page_adds_a_schedule_with_errors_next_to_the_field_and_viewers_see_no_form(
+    world: ConsoleWorld, http: httpx2.Client
+) -> None:
+    run = set_up(world)
+    world.user("acme", "ann", "admin")
+    csrf = sign_in(http, "ann")
+    empty = http.get("/console/t/acme/schedules")
+    assert empty.status_code == 200 and "No schedules yet" in empty.text and "Save schedule" in empty.text
+    wrong = http.post(
+        "/console/t/acme/schedules",
+        data={"name": "monthly", "kind": "monthly", "day": "32", "at": "06:00", "days": "3", "csrf_token": csrf},
+    )
+    assert wrong.status_code == 422
+    assert re.search(r'id="day"[^>]*aria-invalid="true"', wrong.text), "the error is tied to the day field"
+    assert "not a day of the month (1 to 31)" in wrong.text and 'value="32"' in wrong.text  # the input is kept
+    saved = http.post(
+        "/console/t/acme/schedules",
+        data={"name": "monthly", "kind": "monthly", "day": "5", "at": "06:00", "days": "3", "csrf_token": csrf},
+    )  # "days" belongs to auto-billing: the form shows every field, only the kind's are sent
+    assert saved.status_code == 303
+    shown = http.get("/console/t/acme/schedules")
+    assert "pushes the previous month on day 5 of each month at 06:00" in shown.text
+    disabled = http.post("/console/t/acme/schedules/monthly/enabled", data={"enabled": "false", "csrf_token": csrf})
+    assert disabled.status_code == 303 and ">disabled<" in http.get("/console/t/acme/schedules").text
+    world.user("acme", "vic", "viewer")
+    with httpx2.Client(base_url=world.url, follow_redirects=False, timeout=60) as other:
+        sign_in(other, "vic")
+        seen = other.get("/console/t/acme/schedules")
+        assert "monthly" in seen.text and "Save schedule" not in seen.text and "Disable" not in seen.text
+    world.ctx.mailer = Outbox()
+    tenants.update_settings(world.ctx, "acme", {"managers": ["billing@msp.example"]}, actor=ACTOR)
+    pushed = _run(push.push(world.ctx, "acme", "2026-10", force=True, actor=ACTOR))
+    _run(notify.deliver_due(world.ctx))
+    page = http.get(f"/console/t/acme/runs/{pushed.run}")
+    assert "Messages sent about this run" in page.text and "billing@msp.example" in page.text
+    assert "badge-sent" in page.text
+    assert run < pushed.run

@@ -30,6 +30,7 @@ from cwsim.sim import Simulator
 from cwsim.state import SimSettings
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import ChangeKind
+from meterbridge.jobs.embedded import EmbeddedDispatcher
 from meterbridge.services import (
     companies,
     configurations,
@@ -40,6 +41,7 @@ from meterbridge.services import (
     push,
     rules,
     runs,
+    schedules,
     tenants,
     usage,
 )
@@ -219,6 +221,29 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
             self.pushed.append(period)
             self._billed_as_the_rules_say(Period.parse(period), blocked)
 
+        @rule(month=st.sampled_from(["previous", "current"]))
+        def a_schedule_runs(self, month: str) -> None:
+            """Someone sets auto-billing (the first 3 days, counting from 1 December); it falls due
+            and the dispatcher runs it: the previous month, or the current one provisionally."""
+            schedules.save_schedule(
+                self.ctx, self.tenant, "auto",
+                {"kind": "auto_billing", "days": 3, "target": month, "since": "2026-12-01"}, actor=ACTOR,
+            )  # fmt: skip
+            [ran] = asyncio.run(EmbeddedDispatcher(self.ctx).once()).ran
+            schedules.remove_schedule(self.ctx, self.tenant, "auto", actor=ACTOR)  # the next one is due again
+            assert ran.status in ("done", "partial") and ran.run is not None, ran
+            period = PERIODS[-2] if month == "previous" else PERIODS[-1]
+            assert ran.period == period
+            detail = runs.show_run(self.ctx, self.tenant, ran.run)
+            assert (detail.trigger, detail.started_by) == ("automatic", "schedule:auto")
+            assert all(item.status != "failed" for item in detail.items)
+            blocked = {item.key.rsplit("/", 1)[0] for item in detail.items if item.kind is ChangeKind.BLOCKED}
+            self.clock.advance(minutes=5)
+            seen["scheduled pushes"] += 1
+            seen["pushes"] += 1
+            self.pushed.append(period)
+            self._billed_as_the_rules_say(Period.parse(period), blocked)
+
         # -- what must hold ----------------------------------------------------------------
         def _expected(self, customer: str, product: str, period: Period) -> int:
             values = [
@@ -291,6 +316,7 @@ def test_no_sequence_of_user_actions_bills_a_month_twice(database: Database, con
     # the sequences reached the paths the guards are for (not a vacuous pass)
     assert seen["pushes"] >= 100, seen
     for path in (
+        "scheduled pushes",
         "an older period refused for a running line",
         "a switch of strategy kept a billed period on its addition",
         "a running addition ended before the first per-period one",

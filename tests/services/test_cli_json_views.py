@@ -112,6 +112,18 @@ def test_every_commands_json_validates_against_its_views_schema(cli: Cli) -> Non
         (["tokens", "create", "billing-script", "--role", "billing"], 0),
         (["tokens", "list"], 0),
         (["tokens", "revoke", "1"], 0),
+        (["schedules", "set", "auto", "--kind", "auto_billing", "--since", "2026-11-01"], 0),
+        (["schedules", "list"], 0),
+        (["schedules", "show", "auto"], 0),
+        (["schedules", "run-due"], 0),
+        (["schedules", "remove", "auto"], 0),
+        (["notifications", "list"], 0),
+        (["notifications", "send"], 0),
+        (["webhooks", "add", "books", "https://hooks.example.com/meterbridge"], 0),
+        (["webhooks", "list"], 0),
+        (["webhooks", "disable", "books"], 0),
+        (["webhooks", "enable", "books"], 0),
+        (["webhooks", "remove", "books"], 0),
     ]
     every = commands(app)
     seen: set[tuple[str, ...]] = set()
@@ -125,7 +137,8 @@ def test_every_commands_json_validates_against_its_views_schema(cli: Cli) -> Non
             pytest.fail(f"meterbridge --json {' '.join(args)}: {error.message} at {list(error.absolute_path)}")
         seen.add(command)
     served = {words for words, callback in every.items() if callback.emits is None}
-    assert served == {("serve",)}, "only the server prints no JSON (tests/web run it)"
+    # the long-running processes print no JSON (tests/web and tests/jobs run them)
+    assert served == {("serve",), ("worker",)}, "only the server and the worker print no JSON"
     assert set(every) - seen - served == set(), "every command is tried"
     with pytest.raises(jsonschema.ValidationError):  # the check can fail: a run list is not a preview
         jsonschema.validate(json.loads(cli("--json", "runs", "list")), schema_of(every[("preview",)]))

@@ -190,7 +190,12 @@ def test_refresh_reports_drift_once_and_never_writes(small_month: World) -> None
     [again] = _tick(world)
     assert again.status == "drift"
     assert len([e for e in outbox.sent if "preview" in e.subject]) == 1  # the same drift is told once
+    world.clock.advance(hours=1)
+    [third] = _tick(world)
     assert _writes(world) == writes
+    previews = [r.id for r in runs.list_runs(ctx, "default", kind="preview")]
+    # the same plan hour after hour keeps the run the managers were told about and the newest one
+    assert previews == [third.run, ran.run] and again.run not in previews
 
 
 def test_schedule_options_are_checked_against_their_kind(small_month: World) -> None:

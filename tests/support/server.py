@@ -20,8 +20,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> Iterator[str]:
-    """Yield ``scheme://127.0.0.1:port`` while uvicorn serves ``app`` there."""
+def serve(
+    app: Any, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None, lifespan: bool = False
+) -> Iterator[str]:
+    """Yield ``scheme://127.0.0.1:port`` while uvicorn serves ``app`` there (``lifespan``: run
+    the app's start-up and shutdown, as ``meterbridge serve`` does)."""
     port = free_port()
     config = uvicorn.Config(
         app,
@@ -31,7 +34,7 @@ def serve(app: Any, *, ssl_certfile: str | None = None, ssl_keyfile: str | None 
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
         timeout_graceful_shutdown=1,
-        lifespan="off",
+        lifespan="on" if lifespan else "off",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -155,6 +155,7 @@ def worker(
         tick_seconds=settings.tick_seconds,
         stalled_after=stalled_after,
     )
+    queue.ensure_schema(app_, settings.resolved_database_url)
     st.console.print(
         f"meterbridge worker{f' {name}' if name else ''}: {concurrency} job(s) at a time, due schedules looked for "
         f"every {settings.tick_seconds:g} s (database {runtime.database_label(settings)}); Ctrl-C stops it"

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import procrastinate
+import psycopg
 from procrastinate import exceptions as queue_errors
 from procrastinate.jobs import Status
 
@@ -85,22 +86,22 @@ async def fail_stalled(app: Any, stalled_after: float) -> int:
     return count
 
 
-async def ensure_schema(app: Any) -> bool:
-    """Create Procrastinate's tables in the database unless they are there; True when it did."""
-    rows = await app.connector.execute_query_one_async(
-        "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS present"
-    )
-    if rows["present"]:
-        return False
-    await app.schema_manager.apply_schema_async()
-    return True
+def ensure_schema(app: Any, database_url: str) -> bool:
+    """Create Procrastinate's tables unless they are there (workers starting at once take turns);
+    True when this call created them."""
+    with psycopg.connect(conninfo(database_url)) as connection:
+        connection.execute("SELECT pg_advisory_xact_lock(7246102)")
+        present = connection.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()
+        if present and present[0]:
+            return False
+        connection.execute(app.schema_manager.get_schema())
+        return True
 
 
 async def run_worker(
     app: Any, *, concurrency: int, stalled_after: float, heartbeat: float, name: str | None = None
 ) -> None:
     async with app.open_async():
-        await ensure_schema(app)
         await app.run_worker_async(
             queues=[QUEUE],
             concurrency=concurrency,

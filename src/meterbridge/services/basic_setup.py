@@ -10,6 +10,7 @@ every write: the fence); a failed company never stops the others.
 from __future__ import annotations
 
 import asyncio
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -17,9 +18,12 @@ from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.conditions import F, all_of
 from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.models import Configuration
+from meterbridge.connectwise.settings import ConnectionSettings
 from meterbridge.domain.billing import ProductKind
 from meterbridge.domain.money import round_quantity
+from meterbridge.domain.periods import Period
 from meterbridge.domain.units import Unit, convert
+from meterbridge.services import notify
 from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
 from meterbridge.services.desired import Inputs, load_inputs
@@ -29,6 +33,7 @@ from meterbridge.services.scope import open_tenant
 from meterbridge.services.views import RunKind, RunStatus, StatsView
 
 BACKUP_STATS = "Backup Stats"
+log = logging.getLogger("meterbridge.basic_setup")
 
 
 def _todo(inputs: Inputs, outcome: StatsView) -> list[tuple[str, int, str, Decimal]]:
@@ -66,26 +71,43 @@ async def publish_backup_stats(
             inputs = load_inputs(session, open_tenant(ctx, tenant), period)
         run_id = start_run(ctx, scope.id, str(period), RunKind.STATS, actor=actor)
         outcome = StatsView(run=run_id)
-        async with ctx.client(connection) as cw:
-            todo = _todo(inputs, outcome)
-            results = await asyncio.gather(
-                *(
-                    _publish(ctx, held, cw, company, managed, space, period.year, period.month)
-                    for _, company, managed, space in todo
-                ),
-                return_exceptions=True,
-            )
-            for (external_id, *_), result in zip(todo, results, strict=True):
-                if isinstance(result, ConnectWiseError):
-                    outcome.failed[external_id] = str(result)
-                elif isinstance(result, BaseException):
-                    finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(result), stats=cw.stats)
-                    raise result
-                else:
-                    getattr(outcome, result).append(external_id)
-            status = RunStatus.DONE if not outcome.failed else RunStatus.PARTIAL
-            finish_run(ctx, run_id, status=status, summary=outcome.json_data(), stats=cw.stats)
+        try:
+            await _publish_all(ctx, held, connection, inputs, outcome, period)
+        finally:
+            _tell(ctx, scope.id, run_id)
     return outcome
+
+
+def _tell(ctx: Context, tenant_id: int, run_id: int) -> None:
+    try:
+        notify.queue_run(ctx, tenant_id, run_id)
+    except Exception:
+        log.exception("the notifications of run %s could not be queued", run_id)
+
+
+async def _publish_all(
+    ctx: Context, held: Held, connection: ConnectionSettings, inputs: Inputs, outcome: StatsView, period: Period
+) -> None:
+    run_id = outcome.run
+    async with ctx.client(connection) as cw:
+        todo = _todo(inputs, outcome)
+        results = await asyncio.gather(
+            *(
+                _publish(ctx, held, cw, company, managed, space, period.year, period.month)
+                for _, company, managed, space in todo
+            ),
+            return_exceptions=True,
+        )
+        for (external_id, *_), result in zip(todo, results, strict=True):
+            if isinstance(result, ConnectWiseError):
+                outcome.failed[external_id] = str(result)
+            elif isinstance(result, BaseException):
+                finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(result), stats=cw.stats)
+                raise result
+            else:
+                getattr(outcome, result).append(external_id)
+        status = RunStatus.DONE if not outcome.failed else RunStatus.PARTIAL
+        finish_run(ctx, run_id, status=status, summary=outcome.json_data(), stats=cw.stats)
 
 
 async def _publish(

@@ -22,6 +22,7 @@ HEADLINES = {
     "interrupted": "interrupted",
     "previewed": "previewed",
 }
+WHAT = {"push": "Push", "preview": "Preview", "stats": "Backup Stats publish"}
 MAX_LISTED = 50  # companies listed by name in an email; the rest are counted
 
 
@@ -70,7 +71,7 @@ def compose_run(run: RunView, tenant: Tenantish, public_url: str, *, event: str 
     """The message about a push (or a refresh preview) that ended."""
     status = run.status.value
     event = event or f"{run.kind.value}.{status}"
-    what = "Push" if run.kind.value == "push" else "Preview"
+    what = WHAT[run.kind.value]
     headline = HEADLINES.get(status, status)
     link = run_link(public_url, tenant.key, run.id)
     totals = run.summary.get("totals") or {}
@@ -109,6 +110,15 @@ def compose_run(run: RunView, tenant: Tenantish, public_url: str, *, event: str 
             f"`meterbridge push --period {run.period} --checksum {run.checksum}`).",
             "",
         ]
+    if run.kind.value == "stats":
+        summary = run.summary
+        lines.append(
+            "Backup Stats configurations: "
+            + ", ".join(f"{len(summary.get(name) or [])} {name}" for name in ("created", "updated", "unchanged"))
+        )
+        lines.append("")
+        failed = sorted((c, [why]) for c, why in (summary.get("failed") or {}).items())
+        blocked = sorted((c, [why]) for c, why in (summary.get("skipped") or {}).items())
     for title, listed in (("Failed companies", failed), ("Blocked companies", blocked)):
         if listed:
             lines.append(f"{title} ({len(listed)}):")

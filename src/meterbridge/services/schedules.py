@@ -29,6 +29,7 @@ from meterbridge.services.scope import tenant_row
 from meterbridge.services.validation import check_name
 from meterbridge.services.views import Deleted, RunStatus, ScheduleRunView, ScheduleView
 from meterbridge.store.models import ScheduleRow, Tenant
+from meterbridge.store.repos import runs as runs_repo
 from meterbridge.store.repos import schedules
 
 log = logging.getLogger("meterbridge.schedules")
@@ -42,6 +43,14 @@ KIND_OPTIONS = {
 }
 OPTIONS = {"kind", "at", "days", "day", "missing_day", "minute", "target", "enabled", "since"}
 DEFAULTS: dict[str, Any] = {"at": "02:00", "days": 3, "day": 1, "missing_day": "clamp", "minute": 0}
+
+
+def options_of(kind: str) -> set[str]:
+    """The options a schedule of ``kind`` takes (a form that shows them all sends only these)."""
+    try:
+        return KIND_OPTIONS[ScheduleKind(kind)] | {"kind", "target", "enabled", "since"}
+    except ValueError:
+        return {"kind"}  # an unknown kind: refused by name when saved
 
 
 def _timing(row: ScheduleRow) -> Timing:
@@ -317,7 +326,7 @@ async def run_due(ctx: Context, schedule_id: int, slot: datetime) -> ScheduleRun
         tenant, tenant_id, name = t.key, t.id, row.name
         zone, timing, target = ZoneInfo(t.time_zone), _timing(row), Target(row.target)
         settled = row.last_slot is not None and row.last_slot >= slot
-        enabled = row.enabled
+        enabled, last_run = row.enabled, row.last_run_id
     period = str(period_of(slot, zone, target))
     if settled or not enabled:
         why = "already run" if settled else "the schedule is disabled"
@@ -342,11 +351,24 @@ async def run_due(ctx: Context, schedule_id: int, slot: datetime) -> ScheduleRun
         status = "drift" if drifted else "previewed"
         if drifted and _first_time_told(ctx, schedule_id, outcome.checksum):
             notify.queue_run(ctx, tenant_id, outcome.run, event="refresh.drift")
+        _forget_same_refresh(ctx, tenant_id, last_run, outcome.checksum)
     with ctx.db.session() as session:
         schedules.settle(
             session, schedule_id, slot, {"last_run_id": outcome.run, "last_status": status, "last_error": None}
         )
     return ScheduleRunView(schedule=name, slot=slot, period=period, status=status, run=outcome.run, detail=detail)
+
+
+def _forget_same_refresh(ctx: Context, tenant_id: int, previous: int | None, checksum: str) -> None:
+    """An hourly refresh that found the same plan as its previous one keeps only the newer run
+    (unless a message was sent about the older): the history holds what changed, not 24 copies
+    of one plan a day."""
+    if previous is None:
+        return
+    with ctx.db.session() as session:
+        run = runs_repo.get(session, tenant_id, previous)
+        if run is not None and run.kind == "preview" and run.checksum == checksum:
+            runs_repo.delete_if_unreferenced(session, tenant_id, previous)
 
 
 def _first_time_told(ctx: Context, schedule_id: int, checksum: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from meterbridge.store.models import Base
 
@@ -19,5 +19,9 @@ with engine.connect() as connection:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # several processes starting at once (workers) migrate one after the other; the later
+            # ones find the schema at head and do nothing
+            connection.execute(text("SELECT pg_advisory_xact_lock(7246101)"))
         context.run_migrations()
     connection.commit()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, defer
 
-from meterbridge.store.models import JournalEntry, PlanItem, Run
+from meterbridge.store.models import JournalEntry, NotificationRow, PlanItem, Run
 
 WRITE_KINDS = ("create", "update", "cancel")
 
@@ -180,3 +180,13 @@ def newest_brief(
     for run, *values in session.execute(query.order_by(Run.id.desc()).limit(limit)):
         found.append((run, {name: value for name, value in zip(BRIEF, values, strict=True) if value is not None}))
     return found
+
+
+def delete_if_unreferenced(session: Session, tenant_id: int, run_id: int) -> bool:
+    """Delete a run (and its plan items) unless a notification was sent about it."""
+    told = session.scalar(select(func.count()).select_from(NotificationRow).where(NotificationRow.run_id == run_id))
+    run = get(session, tenant_id, run_id)
+    if run is None or told:
+        return False
+    session.delete(run)
+    return True

@@ -25,6 +25,7 @@ from meterbridge.web.console import (
     configurations,
     connection,
     overview,
+    schedules,
     signin,
     usage,
 )
@@ -36,7 +37,7 @@ STATIC = Path(__file__).parent / "static"
 UPLOAD_SUFFIX = usage.UPLOAD_PATH
 
 router = APIRouter(include_in_schema=False)
-for module in (signin, overview, connection, companies, catalog, configurations, usage, billing, checks):
+for module in (signin, overview, connection, companies, catalog, configurations, usage, schedules, billing, checks):
     router.include_router(module.router)
 
 

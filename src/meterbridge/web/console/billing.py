@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from meterbridge.services import push, runs, tenants
+from meterbridge.services import notify, push, runs, tenants
 from meterbridge.services.errors import InvalidInput, ServiceError
 from meterbridge.services.live import LiveRun
 from meterbridge.services.notify import deliver_quietly
@@ -135,6 +135,7 @@ def _run_page(request: Request, call: TenantPage, run_id: int, show: str, q: str
         section="history",
         review=found,
         run=found.run,
+        sent=notify.of_run(call.ctx, call.tenant, run_id),
         live=live if live is not None and not live.finished else None,
         run_id=run_id,
         shows=SHOWS,
