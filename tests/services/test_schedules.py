@@ -92,7 +92,10 @@ def test_a_missed_schedule_runs_once_when_the_process_comes_back(small_month: Wo
     schedules.save_schedule(ctx, "default", "monthly", {"kind": "monthly", "day": 1, "at": "06:00"}, actor=ACTOR)
     world.clock.now = datetime(2026, 11, 3, 9, tzinfo=UTC)  # the process was down on November 1
     [due] = schedules.due(ctx)
+    waiting = schedules.show_schedule(ctx, "default", "monthly")
+    assert waiting.due_now and waiting.next_run_at == datetime(2026, 11, 1, 6, tzinfo=UTC)
     [ran] = _tick(world)
+    assert not schedules.show_schedule(ctx, "default", "monthly").due_now
     assert ran.slot == due.slot == datetime(2026, 11, 1, 6, tzinfo=UTC) and ran.period == PERIOD
     assert actual(world.sim) == expected(world.n)
     assert _tick(world) == []

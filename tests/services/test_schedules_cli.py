@@ -47,7 +47,7 @@ def test_a_schedule_bills_the_month_and_the_email_waits_for_a_mail_server(cli: C
     assert "kind: a new schedule needs its kind" in cli("schedules", "set", "auto", "--days", "2", code=2)
     made = cli("schedules", "set", "auto", "--kind", "auto_billing", "--days", "3", "--since", "2026-11-01")
     assert "pushes the previous month on days 1-3 of each month at 02:00 (UTC)" in made
-    assert "next: 2026-11-03 02:00 UTC (2026-10)" not in made  # 09:00 on the 3rd: the 3rd's run is due now
+    assert "next: due now (the 2026-11-03 02:00 UTC run, for 2026-10)" in made  # 09:00 on the 3rd
     listed = cli.json("schedules", "list")
     assert [(s["name"], s["kind"], s["days"], s["day"]) for s in listed] == [("auto", "auto_billing", 3, None)]
 

@@ -27,6 +27,8 @@ app.add_typer(schedules_app, name="schedules")
 def _when(st: State, view: ScheduleView) -> str:
     if view.next_run_at is None:
         return "disabled"
+    if view.due_now:
+        return f"due now (the {view.next_run_at:%Y-%m-%d %H:%M} UTC run, for {view.next_period})"
     return f"{view.next_run_at:%Y-%m-%d %H:%M} UTC ({view.next_period})"
 
 

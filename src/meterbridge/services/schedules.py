@@ -86,7 +86,9 @@ def _view(row: ScheduleRow, tenant: Tenant, now: datetime) -> ScheduleView:
     timing = _timing(row)
     target = Target(row.target)
     options = KIND_OPTIONS[timing.kind]
-    upcoming = next_after(timing, zone, max(now, row.since)) if row.enabled else None
+    after = max(row.since, row.last_slot) if row.last_slot else row.since
+    waiting = latest_due(timing, zone, after, now) if row.enabled else None  # due, not run yet
+    upcoming = (waiting or next_after(timing, zone, max(now, row.since))) if row.enabled else None
     return ScheduleView(
         name=row.name,
         kind=row.kind,
@@ -102,6 +104,7 @@ def _view(row: ScheduleRow, tenant: Tenant, now: datetime) -> ScheduleView:
         description=_describe(timing, target, zone.key),
         since=row.since,
         next_run_at=upcoming,
+        due_now=waiting is not None,
         next_period=str(period_of(upcoming, zone, target)) if upcoming else None,
         last_slot=row.last_slot,
         last_run=row.last_run_id,

@@ -21,7 +21,8 @@ class ScheduleView(View):
     writes: bool  # whether its runs push (auto_billing, monthly) or only preview (refresh)
     description: str  # what it does, in words
     since: datetime  # occurrences after this count
-    next_run_at: datetime | None  # None: disabled
+    next_run_at: datetime | None  # None: disabled; in the past when due_now
+    due_now: bool = False  # an occurrence is due and has not run yet (it runs at the next tick)
     next_period: str | None
     last_slot: datetime | None
     last_run: int | None
