@@ -188,7 +188,9 @@ def test_refresh_reports_drift_once_and_never_writes(small_month: World) -> None
     assert runs.show_run(ctx, "default", ran.run or 0).kind == "preview"
     assert _writes(world) == writes  # a refresh never writes
     drift = [e for e in outbox.sent if "preview" in e.subject]
-    assert len(drift) == 1 and drift[0].subject == f"[meterbridge] default: preview of {PERIOD} previewed"
+    headline = "found additions edited in ConnectWise (drift)"
+    assert len(drift) == 1 and drift[0].subject == f"[meterbridge] default: preview of {PERIOD} {headline}"
+    assert f"(addition {ours['id']} on agreement {ours['agreementId']})" in drift[0].text
     world.clock.advance(hours=1)
     [again] = _tick(world)
     assert again.status == "drift"

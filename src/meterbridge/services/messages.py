@@ -67,12 +67,17 @@ def _failed(run: RunView) -> list[tuple[str, list[str]]]:
     return _companies(run, "partial") + _companies(run, "failed")
 
 
-def compose_run(run: RunView, tenant: Tenantish, public_url: str, *, event: str | None = None) -> Composed:
-    """The message about a push (or a refresh preview) that ended."""
+def compose_run(
+    run: RunView, tenant: Tenantish, public_url: str, *, event: str | None = None, notes: list[str] | None = None
+) -> Composed:
+    """The message about a push (or a refresh preview) that ended (``notes``: the lines a refresh
+    found edited in ConnectWise)."""
     status = run.status.value
     event = event or f"{run.kind.value}.{status}"
     what = WHAT[run.kind.value]
     headline = HEADLINES.get(status, status)
+    if event == "refresh.drift":
+        headline = "found additions edited in ConnectWise (drift)"
     link = run_link(public_url, tenant.key, run.id)
     totals = run.summary.get("totals") or {}
     writes = totals.get("writes") or {}
@@ -108,6 +113,14 @@ def compose_run(run: RunView, tenant: Tenantish, public_url: str, *, event: str 
             "Nothing was written. Review the plan and approve it by its checksum "
             f"{run.checksum} (console: Billing, or "
             f"`meterbridge push --period {run.period} --checksum {run.checksum}`).",
+            "",
+        ]
+    if notes:
+        lines += [
+            f"Edited in ConnectWise since meterbridge wrote them ({len(notes)}):",
+            *(f"- {note}" for note in notes[:MAX_LISTED]),
+            *([f"- and {len(notes) - MAX_LISTED} more (see the run)"] if len(notes) > MAX_LISTED else []),
+            "The next push sets them back to what the rules say, or holds the plan (drift policy).",
             "",
         ]
     if run.kind.value == "stats":
@@ -149,6 +162,7 @@ def compose_run(run: RunView, tenant: Tenantish, public_url: str, *, event: str 
         "failed": [{"customer": name, "reasons": reasons} for name, reasons in failed],
         "blocked": [{"customer": name, "reasons": reasons} for name, reasons in blocked],
         "error": error or None,
+        "drifted": list(notes or []),
         "url": link,
     }
     return Composed(event, subject, "\n".join(lines) + "\n", payload)

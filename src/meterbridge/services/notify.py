@@ -69,15 +69,19 @@ def _queue(ctx: Context, session: Session, row: Tenant, run_id: int | None, comp
     return queued
 
 
-def queue_run(ctx: Context, tenant_id: int, run_id: int, *, event: str | None = None) -> list[int]:
-    """Queue the messages about a run that ended (its status, totals and companies as recorded)."""
+def queue_run(
+    ctx: Context, tenant_id: int, run_id: int, *, event: str | None = None, notes: list[str] | None = None
+) -> list[int]:
+    """Queue the messages about a run that ended (its status, totals and companies as recorded;
+    ``notes``: the lines a refresh found edited in ConnectWise)."""
     with ctx.db.session() as session:
         row = session.get(Tenant, tenant_id)
         run = runs.get(session, tenant_id, run_id)
         if row is None or run is None or run.status == "running":
             return []
         view: RunView = run_view(run)
-        return _queue(ctx, session, row, run_id, compose_run(view, _tenantish(row), ctx.public_url, event=event))
+        composed = compose_run(view, _tenantish(row), ctx.public_url, event=event, notes=notes)
+        return _queue(ctx, session, row, run_id, composed)
 
 
 def queue_schedule_failure(

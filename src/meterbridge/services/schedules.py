@@ -349,11 +349,16 @@ async def run_due(ctx: Context, schedule_id: int, slot: datetime) -> ScheduleRun
     if outcome.status is RunStatus.HELD:
         detail = "held for approval: " + "; ".join(outcome.safety_reasons)
     if not timing.writes:
-        drifted = [c.key for c in (outcome.with_changes().changes or []) if c.drift]
+        drifted = [c for c in (outcome.with_changes().changes or []) if c.drift]
         detail = f"{len(drifted)} lines drifted (edited in ConnectWise)" if drifted else "no drift"
         status = "drift" if drifted else "previewed"
         if drifted and _first_time_told(ctx, schedule_id, outcome.checksum):
-            notify.queue_run(ctx, tenant_id, outcome.run, event="refresh.drift")
+            notes = [
+                f"{c.customer}: {c.cw_product} (addition {c.addition_id} on agreement {c.agreement_id}): "
+                + ("; ".join(w for w in c.warnings if "edited in ConnectWise" in w) or c.reason)
+                for c in drifted
+            ]
+            notify.queue_run(ctx, tenant_id, outcome.run, event="refresh.drift", notes=notes)
         _forget_same_refresh(ctx, tenant_id, last_run, outcome.checksum)
     with ctx.db.session() as session:
         schedules.settle(
