@@ -24,7 +24,7 @@ schedules_app = typer.Typer(
 app.add_typer(schedules_app, name="schedules")
 
 
-def _when(st: State, view: ScheduleView) -> str:
+def _when(view: ScheduleView) -> str:
     if view.next_run_at is None:
         return "disabled"
     if view.due_now:
@@ -38,7 +38,7 @@ def _print(st: State, views: list[ScheduleView]) -> None:
         last = f"{v.last_status} (run {v.last_run})" if v.last_run else (v.last_status or "-")
         retry = f"retrying ({v.failures} failed; next {v.retry_at:%H:%M} UTC): {v.last_error}" if v.retry_at else ""
         table.add_row(
-            v.name, v.kind, v.description, _when(st, v), last, retry or ("enabled" if v.enabled else "disabled")
+            v.name, v.kind, v.description, _when(v), last, retry or ("enabled" if v.enabled else "disabled")
         )
     st.console.print(table)
 
@@ -73,7 +73,7 @@ def schedules_set(
     view = schedules.save_schedule(
         st.context(), st.tenant, name, {k: v for k, v in given.items() if v is not None}, actor=st.actor
     )
-    st.out(view, lambda: st.console.print(f"schedule {view.name}: {view.description}; next: {_when(st, view)}"))
+    st.out(view, lambda: st.console.print(f"schedule {view.name}: {view.description}; next: {_when(view)}"))
 
 
 @schedules_app.command("list")

@@ -10,7 +10,6 @@ every write: the fence); a failed company never stops the others.
 from __future__ import annotations
 
 import asyncio
-import logging
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +32,6 @@ from meterbridge.services.scope import open_tenant
 from meterbridge.services.views import RunKind, RunStatus, StatsView
 
 BACKUP_STATS = "Backup Stats"
-log = logging.getLogger("meterbridge.basic_setup")
 
 
 def _todo(inputs: Inputs, outcome: StatsView) -> list[tuple[str, int, str, Decimal]]:
@@ -74,15 +72,8 @@ async def publish_backup_stats(
         try:
             await _publish_all(ctx, held, connection, inputs, outcome, period)
         finally:
-            _tell(ctx, scope.id, run_id)
+            notify.queue_run_quietly(ctx, scope.id, run_id)
     return outcome
-
-
-def _tell(ctx: Context, tenant_id: int, run_id: int) -> None:
-    try:
-        notify.queue_run(ctx, tenant_id, run_id)
-    except Exception:
-        log.exception("the notifications of run %s could not be queued", run_id)
 
 
 async def _publish_all(

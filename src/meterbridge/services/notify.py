@@ -84,6 +84,15 @@ def queue_run(
         return _queue(ctx, session, row, run_id, composed)
 
 
+def queue_run_quietly(ctx: Context, tenant_id: int, run_id: int) -> None:
+    """``queue_run`` in a run's wake (a push, a Backup Stats publish): a failure to queue is
+    logged, never raised over the run's own outcome."""
+    try:
+        queue_run(ctx, tenant_id, run_id)
+    except Exception:
+        log.exception("the notifications of run %s could not be queued", run_id)
+
+
 def queue_schedule_failure(
     ctx: Context, tenant_id: int, schedule: str, period: str, message: str, hint: str | None
 ) -> list[int]:

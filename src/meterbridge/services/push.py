@@ -13,7 +13,6 @@ which did not. Every line the push leaves right records the period it now holds.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,7 +54,6 @@ from meterbridge.services.scope import TenantScope, open_tenant, parse_period
 from meterbridge.services.views import ChangeView, CompanyStatus, ResumedView, RunKind, RunOutcome, RunStatus
 from meterbridge.services.writes import apply_writes
 
-log = logging.getLogger("meterbridge.push")
 Progress = Callable[[int, int], None]  # (done, total) writes
 _CHECKSUM = re.compile(r"[0-9a-f]{64}")
 
@@ -202,18 +200,8 @@ async def push(
                 if not isinstance(error, ServiceError):
                     finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(error))
                 raise
-            finally:
-                _tell(ctx, scope.id, run_id)
-
-
-def _tell(ctx: Context, tenant_id: int, run_id: int) -> None:
-    """Queue the emails and webhooks about a push that ended (they are sent apart from it: a
-    mail server down never fails a push, and a failure to queue is logged, never raised over
-    the push's own outcome)."""
-    try:
-        notify.queue_run(ctx, tenant_id, run_id)
-    except Exception:
-        log.exception("the notifications of run %s could not be queued", run_id)
+            finally:  # the emails and webhooks about it are sent apart from it
+                notify.queue_run_quietly(ctx, scope.id, run_id)
 
 
 @dataclass

@@ -14,6 +14,7 @@ journal of the push it was making lets the next run finish without writing anyth
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -291,16 +292,15 @@ def remove_schedule(ctx: Context, tenant: str, name: str, *, actor: Actor) -> De
 # due and run -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
 class Due:
     """One occurrence due now: which schedule of which tenant, and the occurrence (UTC)."""
 
-    __slots__ = ("name", "schedule_id", "slot", "tenant", "tenant_id")
-
-    def __init__(self, tenant_id: int, tenant: str, schedule_id: int, name: str, slot: datetime) -> None:
-        self.tenant_id, self.tenant, self.schedule_id, self.name, self.slot = tenant_id, tenant, schedule_id, name, slot
-
-    def __repr__(self) -> str:
-        return f"Due({self.tenant}/{self.name} at {self.slot.isoformat()})"
+    tenant_id: int
+    tenant: str
+    schedule_id: int
+    name: str
+    slot: datetime
 
 
 def due(ctx: Context, now: datetime | None = None) -> list[Due]:
