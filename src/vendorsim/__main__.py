@@ -1,0 +1,5 @@
+import sys
+
+from vendorsim.cli import main
+
+sys.exit(main())
