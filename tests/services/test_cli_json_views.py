@@ -96,6 +96,8 @@ def test_every_commands_json_validates_against_its_views_schema(cli: Cli) -> Non
         (["configurations", "pin", "C1-traffic", "1"], 0),
         (["configurations", "delete", "C1-traffic"], 0),
         (["usage", "import", usage], 0),
+        (["usage", "imports"], 0),
+        (["usage", "errors", "1"], 0),
         (["usage", "add", "C1", "storage", "160", "GB", "--at", "2026-10-21T00:00:00Z"], 0),
         (["usage", "list", "--customer", "C1"], 0),
         (["usage", "delete", "C1", "--at", "2026-10-21T00:00:00Z"], 0),

@@ -94,11 +94,11 @@ def test_bad_input_names_the_field_or_row_and_stores_nothing(small_month: World)
     with ctx.db.session() as session:
         assert len(list(session.scalars(select(UsageSampleRow)))) == samples_before
         assert session.scalar(select(Customer).where(Customer.external_id == "new-1")) is None
-    assert (
-        usage.import_csv(
-            ctx, "default", text.replace("2026-10-02T00:00:00,", "2026-10-02T00:00:00Z,"), source="ok.csv", actor=ACTOR
-        )
-    ) == UsageStored(source="ok.csv", added=3)
+    stored = usage.import_csv(
+        ctx, "default", text.replace("2026-10-02T00:00:00,", "2026-10-02T00:00:00Z,"), source="ok.csv", actor=ACTOR
+    )
+    assert (stored.source, stored.added, stored.replaced, stored.unchanged) == ("ok.csv", 3, 0, 0)
+    assert stored.new_customers == ["new-1"] and stored.import_id is not None
 
     with pytest.raises(InvalidInput, match="data_mode: storage and licenses in one configuration"):
         configurations.save_configuration(

@@ -75,6 +75,7 @@ CLI_HINTS = {
     "preview.again": "preview again with `{meterbridge} preview --period {period}{scope}` (run {run} holds the new "
     "plan) and push the new checksum",
     "demo.overwrite": "seed again with --overwrite to do so on purpose",
+    "usage.import_errors": "every refused row: `{meterbridge} usage errors {import}`",
 }
 
 

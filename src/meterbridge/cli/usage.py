@@ -1,19 +1,25 @@
-"""Usage samples: add, import a CSV, list, withdraw."""
+"""Usage samples: add, import a file (CSV or JSON lines, streamed), the imports and their error
+reports, list, withdraw."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from meterbridge.cli.app import app
-from meterbridge.cli.render import fail, guarded, make_table, state
+from meterbridge.cli.render import State, fail, guarded, make_table, state
 from meterbridge.domain.periods import Period
-from meterbridge.services import usage
+from meterbridge.services import imports, ingest, usage
 from meterbridge.services.scope import parse_period
 from meterbridge.services.tiers import decimal_of
-from meterbridge.services.views import SampleView, UsageStored, Withdrawn
+from meterbridge.services.views import ImportView, SampleView, UsageStored, Withdrawn
+from meterbridge.sources.files import format_of
 
 usage_app = typer.Typer(help="Usage samples.", no_args_is_help=True)
 app.add_typer(usage_app, name="usage")
@@ -52,23 +58,143 @@ def usage_add(
 
 
 @usage_app.command("import")
-@guarded(UsageStored)
+@guarded(ImportView)
 def usage_import(
     ctx: typer.Context,
     file: Path,
     source: Annotated[str, typer.Option(help=SOURCE_HELP)] = usage.DEFAULT_SOURCE,
+    mode: Annotated[
+        str, typer.Option(help="all: all rows or none; valid: store the good rows and report the bad ones.")
+    ] = "all",
+    format: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (JSON lines); default: by the file's extension.")
+    ] = None,
+    encoding: Annotated[
+        str, typer.Option(help="The file's encoding, e.g. cp1252 for Excel on Windows; a byte order mark wins.")
+    ] = "utf-8",
 ) -> None:
-    """Import a CSV: customer,product,measured_at,quantity,unit[,customer_name]. All rows or none;
-    importing the same file again changes nothing, a new value for a sample replaces the old one."""
+    """Import a usage file, streamed (any size): CSV with a header, customer,product,measured_at,quantity,unit
+    [,customer_name], or JSON lines with those fields. Importing the same file again changes nothing; a
+    new value for a sample replaces the old one. Every import is recorded, with an error report."""
     st = state(ctx)
+    chosen = ingest.mode_of(mode)
     try:
-        text = file.read_text(encoding="utf-8-sig")
+        size = file.stat().st_size
+        stream = file.open("rb")
     except OSError as error:
         fail(f"{file}: {error.strerror}", 2)
-    except UnicodeDecodeError as error:
-        fail(f"{file}: byte {error.start} is not UTF-8: save the file as UTF-8 (CSV UTF-8) and import it again", 2)
-    stored = usage.import_csv(st.context(), st.tenant, text, source=source, file=str(file), actor=st.actor)
-    st.out(stored, lambda: st.console.print(f"{stored.total} samples read from {file}: {_stored_text(stored)}"))
+    with stream, _bar(st, size) as progress:
+        view = imports.import_file(
+            st.context(), st.tenant, stream, actor=st.actor, source=source, name=str(file),
+            format=format or format_of(file.name), encoding=encoding, mode=chosen, progress=progress,
+        )  # fmt: skip
+    if view.status in ("rejected", "failed") and not st.json:
+        _print_errors(st, view)
+    imports.refuse_if_rejected(view)
+    st.out(view, lambda: _print_import(st, view, str(file)))
+
+
+@contextmanager
+def _bar(st: State, size: int) -> Iterator[Callable[[int], None]]:
+    with Progress(
+        TextColumn("reading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
+        console=st.console, disable=st.json or not sys.stderr.isatty() or size < 1_000_000, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("file", total=size)
+        yield lambda done: bar.update(task, completed=done)
+
+
+def _print_import(st: State, view: ImportView, file: str) -> None:
+    st.console.print(
+        f"{view.rows} samples read from {file}: {view.added} new, {view.replaced} replaced (corrections), "
+        f"{view.unchanged} unchanged" + (f", {view.rejected} refused" if view.rejected else "") + f" (import {view.id})"
+    )
+    if view.new_customers:
+        st.console.print(f"{len(view.new_customers)} new customer(s): {_some(view.new_customers)}")
+    for rename in view.renamed:
+        st.console.print(f"customer {rename.customer} renamed: {rename.old_name!r} -> {rename.new_name!r}")
+    if view.unknown_customers:
+        st.console.print(
+            f"[yellow]{len(view.unknown_customers)} unknown customer(s)[/]: {_some(view.unknown_customers)}; add each "
+            f"with `{st.command('customers', 'add', view.unknown_customers[0], 'NAME')}`, or give a customer_name"
+        )
+    for late in view.late:
+        st.console.print(
+            f"[yellow]late:[/] {late.samples} sample(s) change {late.period}, pushed {late.pushed_at:%Y-%m-%d %H:%M} "
+            f"UTC; review with `{st.command('preview', '--period', late.period)}`, then push to update those additions"
+        )
+    if view.rejected:
+        _print_errors(st, view)
+
+
+def _print_errors(st: State, view: ImportView) -> None:
+    for error in view.errors[:10]:
+        st.console.print(f"  [red]{error.message}[/]", highlight=False)
+    if view.rejected > 10:
+        st.console.print(f"  ... and {view.rejected - 10} more")
+    if view.rejected:
+        st.console.print(
+            f"every refused row: `{st.command('usage', 'errors', str(view.id), '--output', 'errors.csv')}`"
+        )
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+@usage_app.command("imports")
+@guarded(list[ImportView])
+def usage_imports(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only this source's imports.")] = None,
+    limit: int = 20,
+) -> None:
+    """The newest imports (files, uploads, pulls): what each read, stored and refused."""
+    st = state(ctx)
+    views = imports.list_imports(st.context(), st.tenant, source=source, limit=limit)
+
+    def human() -> None:
+        table = make_table(
+            "#", "started", "what", "source", "outcome", "rows", "new", "replaced", "unchanged", "refused"
+        )
+        for v in views:
+            table.add_row(
+                str(v.id), f"{v.started_at:%Y-%m-%d %H:%M}", f"{v.origin}: {v.name}" if v.name else v.origin, v.source,
+                v.status, str(v.rows), str(v.added), str(v.replaced), str(v.unchanged), str(v.rejected),
+            )  # fmt: skip
+        st.console.print(table)
+
+    st.out(views, human)
+
+
+@usage_app.command("errors")
+@guarded(ImportView)
+def usage_errors(
+    ctx: typer.Context,
+    import_id: Annotated[int, typer.Argument(help="The import, as `usage imports` lists them.")],
+    output: Annotated[Path | None, typer.Option(help="Write the error report (CSV) to this file.")] = None,
+) -> None:
+    """An import's refused rows (row, column, value, what to do); --output writes them all as CSV."""
+    st = state(ctx)
+    view = imports.show_import(st.context(), st.tenant, import_id)
+    if output is not None:
+        lines = imports.error_report(st.context(), st.tenant, import_id)
+        try:
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                handle.writelines(lines)
+        except OSError as error:
+            fail(f"{output}: {error.strerror}", 2)
+
+    def human() -> None:
+        st.console.print(f"import {view.id} ({view.origin}{': ' + view.name if view.name else ''}): {view.status}, "
+                         f"{view.rejected} row(s) refused")  # fmt: skip
+        if output is not None:
+            st.console.print(f"the error report is in {output}")
+        else:
+            for error in view.errors:
+                st.console.print(f"  {error.message}", highlight=False)
+
+    st.out(view, human)
 
 
 @usage_app.command("list")

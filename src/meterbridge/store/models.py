@@ -71,6 +71,21 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(200))
     managed_id: Mapped[str | None] = mapped_column(String(100))  # basic setup: Backup Stats by Managed ID
     push_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str | None] = mapped_column(String(200))  # the usage source that created it, if one did
+    missing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())  # its source no longer lists it
+
+
+class CustomerRename(Base):
+    """A customer's name changed by its usage source: the old and the new name, and when."""
+
+    __tablename__ = "customer_renames"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    old_name: Mapped[str] = mapped_column(String(200))
+    new_name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CWCompany(Base):
@@ -400,3 +415,60 @@ class NotificationRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UsageSourceRow(Base):
+    """A usage source meterbridge pulls from: an HTTP JSON API, its paging, its field mapping and
+    when it is pulled; the samples it brings carry its name as their source."""
+
+    __tablename__ = "usage_sources"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(1000))
+    auth_header: Mapped[str | None] = mapped_column(String(100))
+    auth_sealed: Mapped[str | None] = mapped_column(Text)  # the header's value, encrypted
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)  # paging, items path, mapping, since parameter
+    every: Mapped[str] = mapped_column(String(10))  # hourly | daily | manual
+    at_minute: Mapped[int] = mapped_column(Integer, default=0)  # past the hour (hourly) or of the day (daily)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_slot: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_import_id: Mapped[int | None] = mapped_column(Integer)
+    last_status: Mapped[str | None] = mapped_column(String(20))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UsageImportRow(Base):
+    """One import of usage (a file, an API batch, a pull): what it read, stored and refused."""
+
+    __tablename__ = "usage_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    source: Mapped[str] = mapped_column(String(200))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("usage_sources.id", ondelete="SET NULL"), index=True)
+    origin: Mapped[str] = mapped_column(String(10))  # file | api | pull
+    name: Mapped[str | None] = mapped_column(String(1000))  # the file's name or the URL pulled
+    mode: Mapped[str] = mapped_column(String(10))  # all | valid
+    status: Mapped[str] = mapped_column(String(10))  # running | done | partial | rejected | failed
+    actor: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)  # rows, added, replaced, unchanged, rejected, pages, ...
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)  # unknown customers, renames, removed, late periods
+    message: Mapped[str | None] = mapped_column(Text)  # why it failed or was rejected
+
+
+class UsageImportError(Base):
+    """A row an import refused: where (row, column), the value, and what to do."""
+
+    __tablename__ = "usage_import_errors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("usage_imports.id", ondelete="CASCADE"), index=True)
+    row: Mapped[int | None] = mapped_column(Integer)
+    column: Mapped[str | None] = mapped_column(String(100))
+    value: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)

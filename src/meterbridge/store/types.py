@@ -36,6 +36,15 @@ class ExactDecimal(TypeDecorator[Decimal]):
             raise ValueError(f"stored decimal {value!r} is not a number") from None
 
 
+def canonical_quantity(value: Decimal) -> str:
+    """A quantity's shortest exact text (1.50 -> 1.5, 100 -> 100): how usage samples store theirs,
+    so the database can tell a changed value from the same one by comparing text."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True

@@ -19,7 +19,7 @@ from meterbridge.web.background import Background
 from meterbridge.web.limits import BodyLimit, SignInLimiter, TextGuard
 
 API_VERSION = "1.0.0"
-UPLOAD = 50 * 1024 * 1024  # a CSV file of usage (the API's body, the console's form)
+UPLOAD = 256 * 1024 * 1024  # a usage file (the API's body, the console's form), streamed to a temporary file
 
 
 def create_app(

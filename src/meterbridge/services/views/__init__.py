@@ -46,6 +46,7 @@ from meterbridge.services.views.console import (
     PlanReview,
     Trend,
 )
+from meterbridge.services.views.ingest import ImportView, LateView, RenameView, RowError, SourceView
 from meterbridge.services.views.reports import AuditView, FindingView, LeakKind, LeakView, Severity, StatsView
 from meterbridge.services.views.schedules import (
     DeliveryReport,
@@ -105,7 +106,9 @@ __all__ = [
     "DemoSeeded",
     "FieldChangeView",
     "FindingView",
+    "ImportView",
     "Imported",
+    "LateView",
     "LeakKind",
     "LeakView",
     "LinkReportView",
@@ -121,9 +124,11 @@ __all__ = [
     "ProductSaved",
     "ProductView",
     "ProgressView",
+    "RenameView",
     "ResumedView",
     "Revision",
     "Role",
+    "RowError",
     "RuleView",
     "RunDetail",
     "RunKind",
@@ -136,6 +141,7 @@ __all__ = [
     "ScheduleView",
     "SessionView",
     "Severity",
+    "SourceView",
     "StatsView",
     "StepView",
     "SuggestionView",

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from meterbridge.services.views.base import Exact, View
+from meterbridge.services.views.ingest import LateView, RowError
 
 
 class TenantInit(View):
@@ -155,6 +156,11 @@ class UsageStored(View):
     replaced: int = 0
     unchanged: int = 0
     file: str | None = None
+    import_id: int | None = Field(default=None, description="the import that recorded this (its error report)")
+    rejected: int = Field(default=0, description="rows refused (mode valid: the good rows were stored)")
+    errors: list[RowError] = Field(default_factory=list, description="the rows refused, where and why")
+    new_customers: list[str] = Field(default_factory=list)
+    late: list[LateView] = Field(default_factory=list, description="periods already pushed that this changes")
 
     @property
     def total(self) -> int:

@@ -140,6 +140,10 @@ class SampleIn(Body):
 
 class UsageIn(Body):
     source: str = "default"
+    mode: Literal["all", "valid"] = Field(
+        default="all", description="all: all samples or none (422 naming the first bad one); valid: store the good "
+        "ones, the answer lists the rest with their errors",
+    )  # fmt: skip
     samples: list[SampleIn] = Field(max_length=100_000)
 
 

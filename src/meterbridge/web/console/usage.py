@@ -1,5 +1,5 @@
-"""Usage: upload a CSV file of samples (all rows or none; an error names the row and column) and
-look at the newest samples, by customer, product and period."""
+"""Usage: upload a file of samples (CSV or JSON lines; all rows or none, or the good rows with an
+error report to download), the newest imports, and the newest samples by customer, product and period."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from meterbridge.services import products, tenants, usage
+from meterbridge.services import imports, ingest, products, tenants, usage
 from meterbridge.services.errors import InvalidInput, ServiceError
 from meterbridge.services.scope import parse_period
-from meterbridge.services.views import Role
+from meterbridge.services.views import ImportView, Role
+from meterbridge.sources.files import format_of
 from meterbridge.web.console.auth import Page, Posted, TenantPage
 from meterbridge.web.console.render import PREFIX, page, redirect
 
@@ -41,6 +42,7 @@ def _page(
         section="usage",
         samples=samples,
         shown=SHOWN,
+        imports=_imports(call),
         customer=customer,
         product=product,
         period=period,
@@ -50,6 +52,13 @@ def _page(
         notice=request.query_params.get("done"),
         **call.template_context(),
     )
+
+
+def _imports(call: TenantPage) -> list[ImportView]:
+    try:
+        return imports.list_imports(call.ctx, call.tenant, limit=10)
+    except ServiceError:
+        return []
 
 
 @router.get("/t/{tenant}/usage", response_class=HTMLResponse)
@@ -70,15 +79,30 @@ async def upload(request: Request, call: Page, form: Posted) -> Response:
     source = form.text("source") or "default"
     try:
         if not isinstance(file, UploadFile) or not file.filename:
-            raise InvalidInput("file: choose a CSV file to upload", field="file")
-        text = usage.decode_upload(await file.read(usage.MAX_UPLOAD + 1), field="file")
-        stored = await run_in_threadpool(
-            usage.import_csv, call.ctx, call.tenant, text, source=source, file=file.filename, actor=call.actor
-        )
+            raise InvalidInput("file: choose a CSV or JSON lines file to upload", field="file")
+        mode = ingest.mode_of(form.text("mode") or "all")
+        view = await run_in_threadpool(
+            imports.import_file, call.ctx, call.tenant, file.file, source=source, name=file.filename,
+            format=format_of(file.filename), encoding=form.text("encoding") or "utf-8", mode=mode, actor=call.actor,
+        )  # fmt: skip
+        imports.refuse_if_rejected(view)
     except ServiceError as error:
         return _page(request, call, customer="", product="", period="", status=422, error=error)
     notice = (
-        f"{file.filename}: {stored.added} samples added, {stored.replaced} replaced (corrections), "
-        f"{stored.unchanged} already stored as they are."
+        f"{file.filename}: {view.added} samples added, {view.replaced} replaced (corrections), "
+        f"{view.unchanged} already stored as they are"
+        + (f"; {view.rejected} row(s) refused (see import {view.id} below)" if view.rejected else "")
+        + "."
     )
     return redirect(f"{call.base}/usage", notice)
+
+
+@router.get("/t/{tenant}/usage/imports/{import_id}/errors.csv")
+def error_report(call: Page, import_id: int) -> Response:
+    """An import's refused rows as a CSV file (row, column, value, message)."""
+    report = "".join(imports.error_report(call.ctx, call.tenant, import_id))
+    return Response(
+        report,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
+    )

@@ -1,0 +1,182 @@
+"""Pull usage from an HTTP JSON API: pages fetched one at a time, each item mapped to a Record.
+
+A ``PullSpec`` says where (URL, extra query parameters, an auth header), how the API pages
+(``none``; ``page``: a page number and a page size, until a short or empty page; ``cursor``: a
+cursor from each answer sent back as a parameter; ``next_link``: a URL in each answer), where the
+items are in an answer, and which path in an item holds each field (``account.id``; ``=GB`` for a
+constant). A 5xx, a 429, a timeout or a refused connection is retried with backoff; anything else
+(a 401, a 404, an answer that is not the JSON described) stops the pull with what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import httpx2
+
+from meterbridge.sources.files import text_of
+from meterbridge.sources.records import FIELDS, Bad, Record, SourceError
+
+PAGING = ("none", "page", "cursor", "next_link")
+#: The pages one pull reads at most: a source that never stops paging is an error, not a hang.
+MAX_PAGES = 100_000
+
+
+@dataclass(frozen=True)
+class PullSpec:
+    url: str
+    mapping: Mapping[str, str]  # field -> path in an item ("account.id") or "=constant"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    paging: str = "page"
+    items: str = "data"  # where the list of items is in an answer ("" for an answer that is the list)
+    page_param: str = "page"
+    size_param: str = "page_size"
+    page_size: int = 500
+    cursor_param: str = "cursor"
+    next: str = "next_cursor"  # cursor paging: the cursor's path; next_link paging: the next URL's path
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # field -> {source value: ours}
+    timeout: float = 30.0
+    retries: int = 3
+
+
+class Page(NamedTuple):
+    number: int
+    url: str
+    items: list[Any]
+
+
+class PullError(SourceError):
+    """A pull that could not be completed: which page, what the source answered, what to do."""
+
+
+def fetch_pages(
+    spec: PullSpec, client: httpx2.Client, *, sleep: Callable[[float], None], max_pages: int = MAX_PAGES
+) -> Iterator[Page]:
+    """The source's pages in order, each fetched (and retried) only when the one before is used."""
+    params: dict[str, str] = dict(spec.params)
+    if spec.paging == "page":
+        params[spec.size_param] = str(spec.page_size)
+    url: str | None = spec.url
+    number = 1
+    while url is not None:
+        if number > max_pages:
+            raise PullError(f"page {number}: the source is still paging after {max_pages} pages; check its paging")
+        if spec.paging == "page":
+            params[spec.page_param] = str(number)
+        body = _get(client, url, params if number == 1 or spec.paging != "next_link" else {}, spec, number, sleep)
+        items = _path(body, spec.items) if spec.items else body
+        if not isinstance(items, list):
+            raise PullError(
+                f"page {number}: the answer has no list of items at {spec.items or 'its top'!r}; "
+                "set the items path to where the list is"
+            )
+        yield Page(number, url, items)
+        url = _next_url(spec, body, items, url, params)
+        number += 1
+
+
+def _next_url(spec: PullSpec, body: Any, items: list[Any], url: str, params: dict[str, str]) -> str | None:
+    if spec.paging == "none":
+        return None
+    if spec.paging == "page":
+        return url if len(items) >= spec.page_size else None
+    following = _path(body, spec.next)
+    if following in (None, ""):
+        return None
+    if not isinstance(following, str):
+        raise PullError(f"the answer's {spec.next!r} is {following!r}, not a cursor or URL")
+    if spec.paging == "cursor":
+        params[spec.cursor_param] = following
+        return url
+    return following
+
+
+def _get(
+    client: httpx2.Client,
+    url: str,
+    params: Mapping[str, str],
+    spec: PullSpec,
+    number: int,
+    sleep: Callable[[float], None],
+) -> Any:
+    problem = ""
+    for attempt in range(spec.retries + 1):
+        if attempt:
+            sleep(min(30.0, 0.5 * 2 ** (attempt - 1)))
+        try:
+            answer = client.get(url, params=params, headers=dict(spec.headers), timeout=spec.timeout)
+        except httpx2.TimeoutException:
+            problem = f"no answer within {spec.timeout:g} s"
+            continue
+        except httpx2.TransportError as error:
+            problem = f"could not connect ({error.__class__.__name__}: {error})"
+            continue
+        if answer.status_code >= 500 or answer.status_code == 429:
+            problem = f"HTTP {answer.status_code} {_said(answer)}"
+            retry_after = answer.headers.get("Retry-After", "")
+            if retry_after.isdigit() and attempt < spec.retries:
+                sleep(min(60.0, float(retry_after)))
+            continue
+        if answer.status_code >= 400:
+            hint = (
+                "check the auth header and its value"
+                if answer.status_code in (401, 403)
+                else "check the URL and its parameters"
+            )
+            status = f"HTTP {answer.status_code} {_said(answer)}"
+            raise PullError(f"page {number}: {answer.request.url} answered {status}; {hint}")
+        try:
+            return answer.json(parse_float=Decimal)
+        except ValueError:
+            raise PullError(f"page {number}: {answer.request.url} did not answer JSON; check the URL") from None
+    raise PullError(f"page {number}: {url}: {problem}, {spec.retries + 1} attempts; the next pull tries again")
+
+
+def _said(answer: httpx2.Response) -> str:
+    text = answer.text.strip().replace("\n", " ")
+    return f"({text[:200]})" if text else ""
+
+
+def _path(item: Any, path: str) -> Any:
+    value = item
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def map_item(item: Any, spec: PullSpec, row: int) -> Record | Bad:
+    """One item as a Record by the spec's mapping (and value translations), or what is wrong with it."""
+    if not isinstance(item, dict):
+        return Bad(row, None, str(item)[:200], f"record {row}: not a JSON object")
+    values: list[str | None] = []
+    for name in FIELDS:
+        path = spec.mapping.get(name)
+        if path is None:
+            values.append(None)
+            continue
+        raw = path[1:] if path.startswith("=") else _path(item, path)
+        text, problem = text_of(raw)
+        if problem:
+            return Bad(row, name, str(raw)[:200], f"record {row}, field {name} ({path}): {problem}")
+        translated = spec.values.get(name, {})
+        values.append(translated.get(text, text) if text is not None else None)
+    return Record(row, *values)
+
+
+def records(
+    spec: PullSpec, pages: Iterator[Page], on_page: Callable[[Page], None] | None = None
+) -> Iterator[Record | Bad]:
+    """Every item of every page as a record, numbered from 1 across the pull."""
+    row = 0
+    for page in pages:
+        if on_page is not None:
+            on_page(page)
+        for item in page.items:
+            row += 1
+            yield map_item(item, spec, row)
