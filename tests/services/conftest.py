@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
+from tests.support.actors import ACTOR
 from tests.support.clocks import FakeClock
 from tests.support.contract import ContractLog, ContractMiddleware
 from tests.support.reference_month import configure, scenario
@@ -17,6 +18,7 @@ from cwsim.app import create_app
 from cwsim.scenario import load_scenario
 from cwsim.sim import Simulator
 from cwsim.state import SimSettings
+from meterbridge.services import products, tenants
 from meterbridge.services.context import Context
 from meterbridge.store.database import Database
 from meterbridge.store.secrets import SecretBox
@@ -65,3 +67,18 @@ def small_month(database_url: str, contract_log: ContractLog) -> Iterator[World]
 def live_month(database_url: str, contract_log: ContractLog) -> Iterator[World]:
     """60 customers, on the system clock, for pushes run as separate processes."""
     yield from make_world(database_url, 60, contract_log, real_time=True)
+
+
+@pytest.fixture
+def ctx(database_url: str) -> Iterator[Context]:
+    """A tenant with two products (storage in GB by its highest sample, server licenses by the
+    last count) and nothing else: for usage in, no ConnectWise needed."""
+    db = Database(database_url)
+    db.upgrade()
+    clock = FakeClock(datetime(2026, 11, 3, 9, tzinfo=UTC))
+    context = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=clock)
+    tenants.init_tenant(context, "default", actor=ACTOR)
+    for key, kind, unit, basis in (("storage", "storage", "GB", "max"), ("server", "license", "count", "last")):
+        products.save_product(context, "default", key, name=key.title(), kind=kind, unit=unit, basis=basis, actor=ACTOR)
+    yield context
+    db.dispose()

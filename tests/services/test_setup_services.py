@@ -27,7 +27,6 @@ from meterbridge.services import (
     usage,
 )
 from meterbridge.services.errors import InvalidInput, NotFound
-from meterbridge.services.views import UsageStored
 from meterbridge.store.models import Customer, Product, UsageSampleRow
 
 

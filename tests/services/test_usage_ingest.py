@@ -8,44 +8,23 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from tests.services.conftest import World
 from tests.support.actors import ACTOR
-from tests.support.clocks import FakeClock
 from tests.support.reference_month import PERIOD, identifier
 
-from meterbridge.services import imports, products, push, tenants, usage
+from meterbridge.services import imports, push, usage
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput
 from meterbridge.services.ingest import Mode
 from meterbridge.services.views import ImportView
-from meterbridge.store.database import Database
 from meterbridge.store.models import Customer, CustomerRename, UsageSampleRow
-from meterbridge.store.secrets import SecretBox
 
 HEADER = "customer,product,measured_at,quantity,unit,customer_name"
-
-
-@pytest.fixture
-def ctx(database_url: str) -> Iterator[Context]:
-    db = Database(database_url)
-    db.upgrade()
-    context = Context(
-        db=db, box=SecretBox(Fernet.generate_key()), clock=FakeClock(datetime(2026, 11, 3, 9, tzinfo=UTC))
-    )
-    tenants.init_tenant(context, "default", actor=ACTOR)
-    products.save_product(context, "default", "storage", name="Storage", kind="storage", unit="GB", basis="max",
-                          actor=ACTOR)  # fmt: skip
-    products.save_product(context, "default", "server", name="Server", kind="license", unit="count", basis="last",
-                          actor=ACTOR)  # fmt: skip
-    yield context
-    db.dispose()
 
 
 def file_import(ctx: Context, data: bytes | str, mode: Mode = Mode.ALL, **options: str) -> ImportView:

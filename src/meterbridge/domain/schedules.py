@@ -117,3 +117,32 @@ def period_of(slot: datetime, zone: ZoneInfo, target: Target) -> Period:
     local = slot.astimezone(zone)
     period = Period(local.year, local.month)
     return period.previous() if target is Target.PREVIOUS else period
+
+
+PULL_EVERY = ("hourly", "daily", "manual")
+
+
+def pull_slot(every: str, at_minute: int, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """The latest time a usage source was due to be pulled at or before ``now`` (UTC): ``hourly``
+    at ``at_minute`` past each local hour, ``daily`` at ``at_minute`` minutes after local midnight;
+    ``manual`` is never due."""
+    if every == "hourly":
+        return latest_due(Timing(ScheduleKind.REFRESH, minute=at_minute), zone, datetime.min.replace(tzinfo=UTC), now)
+    if every != "daily":
+        return None
+    local = now.astimezone(zone)
+    at = time(at_minute // 60, at_minute % 60)
+    slot = local_instant(local.date(), at, zone)
+    return slot if slot <= now else local_instant(local.date() - timedelta(days=1), at, zone)
+
+
+def next_pull(every: str, at_minute: int, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """The first time after ``now`` a source is pulled (None: only by hand)."""
+    if every == "hourly":
+        return next_after(Timing(ScheduleKind.REFRESH, minute=at_minute), zone, now)
+    if every != "daily":
+        return None
+    local = now.astimezone(zone)
+    at = time(at_minute // 60, at_minute % 60)
+    slot = local_instant(local.date(), at, zone)
+    return slot if slot > now else local_instant(local.date() + timedelta(days=1), at, zone)

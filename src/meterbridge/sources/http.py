@@ -58,7 +58,7 @@ def fetch_pages(
 ) -> Iterator[Page]:
     """The source's pages in order, each fetched (and retried) only when the one before is used."""
     params: dict[str, str] = dict(spec.params)
-    if spec.paging == "page":
+    if spec.paging != "none" and spec.size_param:
         params[spec.size_param] = str(spec.page_size)
     url: str | None = spec.url
     number = 1
@@ -67,7 +67,7 @@ def fetch_pages(
             raise PullError(f"page {number}: the source is still paging after {max_pages} pages; check its paging")
         if spec.paging == "page":
             params[spec.page_param] = str(number)
-        body = _get(client, url, params if number == 1 or spec.paging != "next_link" else {}, spec, number, sleep)
+        body = _get(client, url, params if number == 1 or spec.paging != "next_link" else None, spec, number, sleep)
         items = _path(body, spec.items) if spec.items else body
         if not isinstance(items, list):
             raise PullError(
@@ -98,7 +98,7 @@ def _next_url(spec: PullSpec, body: Any, items: list[Any], url: str, params: dic
 def _get(
     client: httpx2.Client,
     url: str,
-    params: Mapping[str, str],
+    params: Mapping[str, str] | None,
     spec: PullSpec,
     number: int,
     sleep: Callable[[float], None],
@@ -108,7 +108,9 @@ def _get(
         if attempt:
             sleep(min(30.0, 0.5 * 2 ** (attempt - 1)))
         try:
-            answer = client.get(url, params=params, headers=dict(spec.headers), timeout=spec.timeout)
+            # a next link carries its own query: no params, or they would replace it
+            answer = client.get(url, params=dict(params) if params else None, headers=dict(spec.headers),
+                                timeout=spec.timeout)  # fmt: skip
         except httpx2.TimeoutException:
             problem = f"no answer within {spec.timeout:g} s"
             continue

@@ -10,7 +10,7 @@ equal to the stored one; quantities are canonical text (``canonical_quantity``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,13 +41,17 @@ _INSERT = (
 Staged = tuple[int, str, int, Any, str, str]
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 class Staging:
     def __init__(self, session: Session) -> None:
         self._connection: Connection = session.connection()
         self.dialect = self._connection.dialect.name
         dialect = self._connection.dialect
         processor = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-        self._render = processor if processor is not None else (lambda value: value)
+        self._render: Callable[[Any], Any] = processor if processor is not None else _same
         _staging.drop(self._connection, checkfirst=True)
         _staging.create(self._connection)
 
