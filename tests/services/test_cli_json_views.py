@@ -15,8 +15,11 @@ import typer
 from pydantic import TypeAdapter
 from tests.support.cli_world import Cli, company_scenario, make_cli
 from tests.support.contract import ContractLog
+from tests.support.server import serve
 
 from meterbridge.cli import app
+from vendorsim.app import create_app as create_vendor
+from vendorsim.sim import VendorSim, generate
 
 
 def commands(group: typer.Typer, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
@@ -46,7 +49,15 @@ def test_every_command_declares_the_view_it_prints() -> None:
     assert missing == []
 
 
-def test_every_commands_json_validates_against_its_views_schema(cli: Cli) -> None:
+@pytest.fixture
+def vendor_url() -> Iterator[str]:
+    sim = VendorSim()
+    sim.replace(generate(accounts=2, month="2026-10"))
+    with serve(create_vendor(sim)) as url:
+        yield f"{url}/v1/usage"
+
+
+def test_every_commands_json_validates_against_its_views_schema(cli: Cli, vendor_url: str) -> None:
     usage = cli.file(
         "usage.csv", "customer,product,measured_at,quantity,unit\nC1,storage,2026-10-20T00:00:00Z,150,GB\n"
     )
@@ -126,7 +137,17 @@ def test_every_commands_json_validates_against_its_views_schema(cli: Cli) -> Non
         (["webhooks", "disable", "books"], 0),
         (["webhooks", "enable", "books"], 0),
         (["webhooks", "remove", "books"], 0),
-    ]
+        (["sources", "set", "vendor", "--url", vendor_url, "--auth-header", "Authorization", "--auth-value",
+          "Bearer vendor-token", "--map", "customer=account.id", "--map", "customer_name=account.name", "--map",
+          "product=metric", "--map", "measured_at=measured_at", "--map", "quantity=value", "--map", "unit=unit",
+          "--translate", "product:licenses=server", "--every", "daily", "--at", "06:30"], 0),
+        (["sources", "list"], 0),
+        (["sources", "show", "vendor"], 0),
+        (["sources", "pull", "vendor"], 0),
+        (["sources", "disable", "vendor"], 0),
+        (["sources", "enable", "vendor"], 0),
+        (["sources", "remove", "vendor"], 0),
+    ]  # fmt: skip
     every = commands(app)
     seen: set[tuple[str, ...]] = set()
     for args, code in script:

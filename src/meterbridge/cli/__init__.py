@@ -16,6 +16,7 @@ from meterbridge.cli import (
     schedules,
     serve,
     setup,
+    sources,
     usage,
 )
 from meterbridge.cli.app import app
@@ -40,6 +41,7 @@ __all__ = [
     "schedules",
     "serve",
     "setup",
+    "sources",
     "usage",
 ]
 

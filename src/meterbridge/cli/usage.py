@@ -91,7 +91,7 @@ def usage_import(
     if view.status in ("rejected", "failed") and not st.json:
         _print_errors(st, view)
     imports.refuse_if_rejected(view)
-    st.out(view, lambda: _print_import(st, view, str(file)))
+    st.out(view, lambda: print_import(st, view, str(file)))
 
 
 @contextmanager
@@ -104,7 +104,7 @@ def _bar(st: State, size: int) -> Iterator[Callable[[int], None]]:
         yield lambda done: bar.update(task, completed=done)
 
 
-def _print_import(st: State, view: ImportView, file: str) -> None:
+def print_import(st: State, view: ImportView, file: str) -> None:
     st.console.print(
         f"{view.rows} samples read from {file}: {view.added} new, {view.replaced} replaced (corrections), "
         f"{view.unchanged} unchanged" + (f", {view.rejected} refused" if view.rejected else "") + f" (import {view.id})"

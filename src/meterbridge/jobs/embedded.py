@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from meterbridge.jobs import tasks
 from meterbridge.services.context import Context
+from meterbridge.services.pulls import PullDue
 from meterbridge.services.schedules import Due
-from meterbridge.services.views import DeliveryReport, ScheduleRunView
+from meterbridge.services.views import DeliveryReport, ImportView, ScheduleRunView
 
 log = logging.getLogger("meterbridge.jobs")
 
@@ -22,6 +23,7 @@ log = logging.getLogger("meterbridge.jobs")
 class Tick:
     ran: list[ScheduleRunView] = field(default_factory=list)
     delivered: DeliveryReport = field(default_factory=DeliveryReport)
+    pulled: list[ImportView] = field(default_factory=list)
 
 
 class EmbeddedDispatcher:
@@ -41,10 +43,20 @@ class EmbeddedDispatcher:
         self._task: asyncio.Task[None] | None = None
 
     async def once(self) -> Tick:
-        """One pass: run every due occurrence, then deliver what is due."""
+        """One pass: pull every due usage source, run every due occurrence, then deliver what is due."""
+        pulled = await asyncio.gather(*(self._pull(d) for d in tasks.find_due_pulls(self.ctx)))
         due = tasks.find_due(self.ctx)
         ran = await asyncio.gather(*(self._run(d) for d in due))
-        return Tick([r for r in ran if r is not None], await tasks.deliver(self.ctx))
+        delivered = await tasks.deliver(self.ctx)
+        return Tick([r for r in ran if r is not None], delivered, [p for p in pulled if p is not None])
+
+    async def _pull(self, due: PullDue) -> ImportView | None:
+        async with self._slots:
+            try:
+                return await tasks.run_pull(self.ctx, due)
+            except Exception:
+                log.exception("pull %r stopped", due)
+                return None
 
     async def _run(self, due: Due) -> ScheduleRunView | None:
         lock = self._tenants.setdefault(due.tenant_id, asyncio.Lock())

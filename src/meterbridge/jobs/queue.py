@@ -4,7 +4,8 @@
   tick once, whichever worker sees it first): it finds the due occurrences and defers one
   ``meterbridge.run_schedule`` job each, with the lock ``tenant:ID`` (one job of a tenant runs at
   a time, whatever the worker) and the queueing lock ``schedule:ID`` (a schedule waiting to run
-  is queued once, never piled up); and it defers ``meterbridge.deliver`` when messages are due.
+  is queued once, never piled up); one ``meterbridge.run_pull`` job per usage source due (lock
+  and queueing lock ``pull:ID``); and it defers ``meterbridge.deliver`` when messages are due.
 * A job whose worker died (no heartbeat for ``stalled_after`` seconds) is marked failed, which
   frees its tenant's lock; its occurrence is still due (it was not settled), so the next tick
   queues it again, and the push resumes from its journal without writing anything twice.
@@ -25,6 +26,7 @@ from procrastinate.jobs import Status
 
 from meterbridge.jobs import tasks
 from meterbridge.services.context import Context
+from meterbridge.services.pulls import PullDue
 
 log = logging.getLogger("meterbridge.jobs")
 QUEUE = "meterbridge"
@@ -59,11 +61,23 @@ def build_app(database_url: str, context: Callable[[], Context], *, tick_seconds
     async def deliver() -> None:
         await tasks.deliver(context())
 
+    @app.task(name="meterbridge.run_pull", queue=QUEUE)
+    async def run_pull(tenant: str, tenant_id: int, source_id: int, name: str, slot: str, retry: bool) -> None:
+        due = PullDue(tenant, tenant_id, source_id, name, datetime.fromisoformat(slot), retry)
+        await tasks.run_pull(context(), due)
+
     @app.periodic(cron=cron_every(tick_seconds), periodic_id="tick")
     @app.task(name="meterbridge.tick", queue=QUEUE, queueing_lock="meterbridge.tick")
     async def tick(timestamp: int) -> None:
         await fail_stalled(app, stalled_after)
         ctx = context()
+        for pull in tasks.find_due_pulls(ctx):
+            with contextlib.suppress(queue_errors.AlreadyEnqueued):
+                key = f"pull:{pull.source_id}"
+                await run_pull.configure(lock=key, queueing_lock=key).defer_async(
+                    tenant=pull.tenant, tenant_id=pull.tenant_id, source_id=pull.source_id, name=pull.name,
+                    slot=pull.slot.isoformat(), retry=pull.retry,
+                )  # fmt: skip
         for due in tasks.find_due(ctx):
             with contextlib.suppress(queue_errors.AlreadyEnqueued):  # queued already, waiting for its tenant
                 await run_schedule.configure(

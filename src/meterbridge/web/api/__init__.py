@@ -15,6 +15,7 @@ from meterbridge.web.api import (
     reports,
     schedules,
     session,
+    sources,
     tenants,
     usage,
 )
@@ -38,6 +39,6 @@ router.include_router(_mark_roles(health.router))
 router.include_router(_mark_roles(session.router))
 router.include_router(_mark_roles(tenants.top), responses={401: {"model": ErrorBody}})
 tenant = APIRouter(prefix="/api/v1/tenants/{tenant}", responses=ERRORS)  # type: ignore[arg-type]
-for module in (tenants, companies, catalog, configurations, usage, billing, reports, schedules, accounts):
+for module in (tenants, companies, catalog, configurations, usage, sources, billing, reports, schedules, accounts):
     tenant.include_router(_mark_roles(module.router))
 router.include_router(tenant)

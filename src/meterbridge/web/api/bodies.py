@@ -209,3 +209,23 @@ class WebhookIn(Body):
 
 class WebhookChange(Body):
     enabled: bool = Field(description="deliver to it, or not")
+
+
+class SourceIn(Body):
+    """A usage source to pull: where, its auth header, how it pages, where each field is."""
+
+    url: str = Field(max_length=1000, description="the usage API's address")
+    mapping: dict[str, Annotated[str, Field(max_length=200)]] = Field(
+        description="field -> path in an item (customer, product, measured_at, quantity, unit, customer_name); "
+        "a constant starts with =, e.g. =GB",
+    )  # fmt: skip
+    auth_header: str | None = Field(default=None, max_length=100, description="e.g. Authorization")
+    auth_value: SecretStr | None = Field(default=None, description="the header's value; stored encrypted, never shown")
+    every: Literal["hourly", "daily", "manual"] = "manual"
+    at_minute: int = Field(default=0, ge=0, le=1439, description="hourly: past the hour; daily: after local midnight")
+    enabled: bool = True
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="paging (none, page, cursor, next_link), items, next, page_size, page_param, size_param, "
+        "cursor_param, since_param, params, values (translations), timeout, retries, complete",
+    )  # fmt: skip
