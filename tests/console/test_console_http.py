@@ -163,12 +163,26 @@ def test_a_csv_with_a_bad_row_names_it_and_stores_nothing(world: ConsoleWorld, h
     assert answer.status_code == 422
     assert "row 3" in answer.text and "quantity" in answer.text
     assert len(usage.list_samples(world.ctx, "acme", limit=100_000)) == before
+    latin_text = f"{text}acct-0009,storage,2026-10-31T00:00:00Z,1,GB\nCafé"
     latin = http.post(
         "/console/t/acme/usage/upload",
         data={"csrf_token": csrf},
-        files={"file": ("latin.csv", "customer,product\nCafé".encode("latin-1"), "text/csv")},
+        files={"file": ("latin.csv", latin_text.encode("latin-1"), "text/csv")},
     )
-    assert latin.status_code == 422 and "is not UTF-8" in latin.text
+    assert latin.status_code == 422 and "line 5, byte 4: b&#39;\\xe9&#39; is not UTF-8" in latin.text
+    kept = http.post(
+        "/console/t/acme/usage/upload",
+        data={"csrf_token": csrf, "source": "manual", "mode": "valid"},
+        files={"file": ("october.csv", text.encode(), "text/csv")},
+        follow_redirects=True,
+    )
+    assert kept.status_code == 200 and "1 row(s) refused" in kept.text
+    assert len(usage.list_samples(world.ctx, "acme", limit=100_000)) == before + 1
+    link = re.search(r'href="(/console/t/acme/usage/imports/(\d+)/errors\.csv)"', kept.text)
+    assert link is not None, "the import's error report is linked"
+    report = http.get(link.group(1))
+    assert report.headers["content-type"].startswith("text/csv")
+    assert report.text.splitlines()[1].startswith('3,quantity,ten,"row 3, column quantity')
 
 
 def test_a_push_of_a_plan_that_changed_since_the_review_is_refused_with_the_reason(

@@ -61,8 +61,9 @@ def _lines(stream: BinaryIO, encoding: str, progress: Progress | None) -> Iterat
         try:
             yield raw.decode(encoding)
         except UnicodeDecodeError as error:
+            shown = encoding.upper() if encoding.startswith("utf") else encoding
             raise SourceError(
-                f"line {number}, byte {error.start + 1}: {raw[error.start : error.start + 1]!r} is not {encoding}; "
+                f"line {number}, byte {error.start + 1}: {raw[error.start : error.start + 1]!r} is not {shown}; "
                 "save the file as UTF-8, or name its encoding (for a file from Excel on Windows: --encoding cp1252)",
                 row=number,
                 column="encoding",
