@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cwsim.conditions import Comparison, DateTimeValue, NumberValue, StringValue, compile_predicate, parse
 from meterbridge.connectwise import F, Pattern, all_of, any_of, chunk_in, escape_like, quote
+from meterbridge.connectwise.conditions import Condition
 
 HOSTILE = [
     'He said "hi"',
@@ -141,3 +142,19 @@ def _ids(condition: object) -> list[int]:
 def test_a_value_too_long_for_any_request_is_refused() -> None:
     with pytest.raises(ValueError, match="alone makes the request too long"):
         list(chunk_in(F("name"), ["x" * 100], lambda c: len(str(c)) < 50))
+
+
+def test_forty_thousand_ids_are_chunked_with_short_probes_in_linear_time() -> None:
+    """A probe of all the remaining ids would be a URL of hundreds of KiB (httpx2 refuses over 64 KiB)
+    and re-rendering them on each probe is quadratic: each probe stays near one chunk's length."""
+    ids = list(range(100_000, 140_000))
+    probes: list[int] = []
+
+    def fits(condition: Condition) -> bool:
+        probes.append(len(str(condition)))
+        return len(str(condition)) <= 1900
+
+    chunks = list(chunk_in(F("company/id"), ids, fits))
+    assert [int(v) for c in chunks for v in str(c).split("(")[1].rstrip(")").split(", ")] == ids
+    assert max(probes) <= 2 * 1900 + 20
+    assert len(probes) < 12 * len(chunks), "a handful of probes per chunk, not one per remaining id"

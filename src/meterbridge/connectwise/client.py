@@ -426,7 +426,10 @@ class ConnectWiseClient:
     def _fits(self, base_url: str) -> Callable[[Condition], bool]:
         def fits(condition: Condition) -> bool:
             params: dict[str, str | int] = {"pageSize": PAGE_SIZE, "conditions": str(condition), "pageId": 2**31 - 1}
-            return len(str(self._http.build_request("GET", base_url, params=params).url)) <= MAX_URL_LENGTH
+            try:
+                return len(str(self._http.build_request("GET", base_url, params=params).url)) <= MAX_URL_LENGTH
+            except httpx2.InvalidURL:  # longer than any URL the client builds: too long, not a crash
+                return False
 
         return fits
 

@@ -178,8 +178,17 @@ def chunk_in(
     while start < len(values):
         if not fits(all_of(field.in_(values[start : start + 1]), extra)):
             raise ValueError(f"the value {values[start]!r} alone makes the request too long")
-        low, high = start + 1, len(values)
-        while low < high:  # the largest end index whose chunk still fits
+        # gallop: 1, 2, 4, ... values until one does not fit, so a probe is never much longer than
+        # the chunk it finds (a URL of all the remaining ids can be megabytes), then bisect
+        low, step = start + 1, 1
+        high = low
+        while high < len(values):
+            high = min(len(values), start + 2 * step)
+            if not fits(all_of(field.in_(values[start:high]), extra)):
+                high -= 1
+                break
+            low, step = high, step * 2
+        while low < high:  # the largest end index in [low, high] whose chunk still fits
             middle = (low + high + 1) // 2
             if fits(all_of(field.in_(values[start:middle]), extra)):
                 low = middle
