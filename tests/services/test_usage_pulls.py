@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.support.actors import ACTOR
 from tests.support.server import serve
 
-from meterbridge.services import imports, pulls
+from meterbridge.services import customers, imports, pulls
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput
 from meterbridge.store.models import Customer, UsageImportRow
@@ -117,6 +117,9 @@ def test_renamed_and_removed_accounts_are_tracked_and_flagged(ctx: Context, vend
     with ctx.db.session() as session:
         flagged = session.scalars(select(Customer.external_id).where(Customer.missing_since.is_not(None))).all()
         assert flagged == ["acc-0003"]
+    shown = {c.external_id: c for c in customers.list_customers(ctx, "default")}
+    assert shown["acc-0003"].missing_since == ctx.clock() and shown["acc-0003"].source == "vendor"
+    assert shown["acc-0002"].name == "Renamed Two GmbH" and shown["acc-0002"].missing_since is None
     listed = imports.list_imports(ctx, "default", source="vendor")
     assert listed[0].removed == ["acc-0003"] and listed[0].origin == "pull"
 

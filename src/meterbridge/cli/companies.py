@@ -145,9 +145,12 @@ def customers_list(ctx: typer.Context) -> None:
     def human() -> None:
         table = make_table("customer", "name", "company", "Managed ID", "push", "configurations")
         for v in views:
+            missing = ""
+            if v.missing_since is not None:
+                missing = f" [yellow](not listed by {v.source} since {v.missing_since:%Y-%m-%d})[/]"
             table.add_row(
                 v.external_id,
-                v.name,
+                v.name + missing,
                 f"{v.cw_identifier} ({v.cw_id})" if v.cw_id else "[yellow]not linked[/]",
                 v.managed_id or "-",
                 "yes" if v.push_enabled else "[yellow]disabled[/]",

@@ -44,6 +44,8 @@ def _view(customer: Customer, link: Link | None, configurations: int) -> Custome
         cw_identifier=link.cw_identifier if link else None,
         how=link.how if link else "",
         configurations=configurations,
+        source=customer.source,
+        missing_since=customer.missing_since,
     )
 
 

@@ -84,6 +84,10 @@ class CustomerView(View):
     cw_identifier: str | None
     how: str
     configurations: int
+    source: str | None = Field(default=None, description="the usage source that created it, if one did")
+    missing_since: datetime | None = Field(
+        default=None, description="when its source stopped listing it (removed there?): decide its billing"
+    )
 
 
 class CustomerSaved(CustomerView):
