@@ -7,6 +7,7 @@ exactly as the rules say."""
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -36,6 +37,7 @@ from meterbridge.services import (
     configurations,
     connections,
     customers,
+    imports,
     prices,
     products,
     push,
@@ -47,7 +49,7 @@ from meterbridge.services import (
 )
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput
-from meterbridge.services.views import UsageStored
+from meterbridge.services.ingest import Mode
 from meterbridge.store.database import Database
 from meterbridge.store.secrets import SecretBox
 
@@ -115,7 +117,7 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
             # a month of usage for every line, as a source delivers it; the rules then change it
             quantities = iter(monthly)
             for (customer, product), period in itertools.product(pairs, PERIODS):
-                self.import_usage(customer, product, period, 10, next(quantities), twice=False)
+                self.import_usage(customer, product, period, 10, next(quantities), how="batch")
 
         # -- what users do --------------------------------------------------------------------
         @rule(
@@ -158,19 +160,33 @@ def machine(db: Database, contract_log: ContractLog, seen: Counter[str]) -> type
             period=st.sampled_from(PERIODS),
             day=st.integers(min_value=1, max_value=28),
             quantity=st.integers(min_value=0, max_value=3000),
-            twice=st.booleans(),
+            how=st.sampled_from(["batch", "batch twice", "file", "file twice with a bad row"]),
         )
-        def import_usage(self, customer: str, product: str, period: str, day: int, quantity: int, twice: bool) -> None:
+        def import_usage(self, customer: str, product: str, period: str, day: int, quantity: int, how: str) -> None:
+            """A sample in by the API's batch or by a file (in mode valid, with a bad row beside it);
+            the same sample again, either way, changes nothing."""
             month = Period.parse(period)
             if period == PERIODS[-1]:
                 day = min(day, 2)  # the open month: measured up to now (3 December), never in the future
             at = datetime(month.year, month.month, day, 12, tzinfo=UTC)
-            sample = usage.Sample(customer, product, at, Decimal(quantity), "GB")
-            usage.store_samples(self.ctx, self.tenant, [sample], source="feed", actor=ACTOR)
-            if twice:  # the same file imported again
-                assert usage.store_samples(self.ctx, self.tenant, [sample], source="feed", actor=ACTOR) == UsageStored(
-                    source="feed", unchanged=1
-                )
+            if how.startswith("batch"):
+                sample = usage.Sample(customer, product, at, Decimal(quantity), "GB")
+                usage.store_samples(self.ctx, self.tenant, [sample], source="feed", actor=ACTOR)
+                if how.endswith("twice"):
+                    again = usage.store_samples(self.ctx, self.tenant, [sample], source="feed", actor=ACTOR)
+                    assert (again.added, again.replaced, again.unchanged) == (0, 0, 1)
+            else:
+                row = f"{customer},{product},{at.isoformat()},{{}},GB\n"
+                text = "customer,product,measured_at,quantity,unit\n" + row.format(quantity)
+                if "bad" in how:
+                    text += row.format("lots")
+                for attempt in range(2 if "twice" in how else 1):
+                    view = imports.import_file(
+                        self.ctx, self.tenant, io.BytesIO(text.encode()), actor=ACTOR, source="feed", mode=Mode.VALID
+                    )
+                    assert view.rejected == (1 if "bad" in how else 0)
+                    if attempt:
+                        assert (view.added, view.replaced, view.unchanged) == (0, 0, 1)
             self.samples[(customer, product, at)] = quantity
             self.clock.advance(minutes=1)
 
