@@ -62,11 +62,21 @@ class ScenarioError(ValueError):
     """A scenario that cannot be loaded; the message names the collection, item and field."""
 
 
-def read_scenario(path: Path) -> dict[str, Any]:
+def _parsed(text: str, where: str) -> Any:
+    """JSON with the JSON parser (hundreds of times faster than YAML's on a large scenario), else YAML."""
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # YAML's flow style, or a mistake: YAML's parser says where
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ScenarioError(f"{path}: not valid YAML or JSON: {error}") from None
+        raise ScenarioError(f"{where}not valid YAML or JSON: {error}") from None
+
+
+def read_scenario(path: Path) -> dict[str, Any]:
+    data: Any = _parsed(path.read_text(encoding="utf-8"), f"{path}: ")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -76,10 +86,7 @@ def read_scenario(path: Path) -> dict[str, Any]:
 
 
 def parse_scenario(text: str) -> dict[str, Any]:
-    try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ScenarioError(f"not valid YAML or JSON: {error}") from None
+    data: Any = _parsed(text, "")
     if not isinstance(data, dict):
         raise ScenarioError("a scenario is a mapping of collections")
     plain: dict[str, Any] = _plain(data)
