@@ -5,6 +5,7 @@ do). Pulls (services/pulls.py) record their imports the same way.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
@@ -108,6 +109,16 @@ def run_import(
         message = f"{outcome.error_count} row(s) refused, so nothing was stored (all rows or none)"
     except SourceError as error:
         outcome, status, message = Outcome(), "failed", error.message
+    except BaseException as error:  # the database or the process failed: the record says so (if it can)
+        with contextlib.suppress(Exception):
+            _finish(ctx, import_id, Outcome(), "failed", f"stopped: {error.__class__.__name__}: {error}"[:2000], None)
+        raise
+    return _finish(ctx, import_id, outcome, status, message, pages)
+
+
+def _finish(
+    ctx: Context, import_id: int, outcome: Outcome, status: str, message: str | None, pages: Callable[[], int] | None
+) -> ImportView:
     with ctx.db.session() as session:
         done = session.get(UsageImportRow, import_id)
         assert done is not None
