@@ -332,7 +332,7 @@ def _ingest(
         repo.rename_customers(session, tenant.id, checker.renames, source, now)
         if checker.first is not None and checker.last is not None:
             outcome.late = _late(session, tenant, staging, source, checker.first, checker.last)
-        outcome.added, outcome.replaced = staging.merge(tenant.id, source, now)
+        outcome.added, outcome.replaced = staging.merge(tenant.id, source, now, staged=staged)
         outcome.unchanged = staged - outcome.added - outcome.replaced
         outcome.new_customers = sorted(checker.new)
         outcome.renamed = [

@@ -36,6 +36,9 @@ _INSERT = (
     "INSERT INTO usage_staging (row_no, customer, product_id, measured_at, quantity, unit) VALUES (?, ?, ?, ?, ?, ?)"
 )
 
+#: Rows from which a merge on PostgreSQL refreshes the statistics of the tables it joins.
+LARGE = 5000
+
 #: One staged row: row number, customer external id, product id, measured_at (as rendered by
 #: ``Staging.moment``), quantity (canonical text), unit.
 Staged = tuple[int, str, int, Any, str, str]
@@ -121,9 +124,22 @@ class Staging:
         ).scalar_one()
         return int(value)
 
-    def merge(self, tenant_id: int, source: str, now: datetime) -> tuple[int, int]:
+    def merge(self, tenant_id: int, source: str, now: datetime, *, staged: int) -> tuple[int, int]:
         """Store the staged rows as samples of ``source``: (added, replaced). A row equal to its
         stored sample changes nothing (not even when it was received)."""
+        large = self.dialect == "postgresql" and staged >= LARGE
+        if large:
+            # customers just added in this transaction, or samples committed a moment ago, look
+            # empty to the planner, whose nested loops over them then take minutes: a bulk merge
+            # joins by hash (and the statistics are brought up to date)
+            self._connection.exec_driver_sql("ANALYZE usage_samples")
+            self._connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
+        merged = self._merge(tenant_id, source, now)  # (a failure aborts the transaction, and the SET with it)
+        if large:
+            self._connection.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
+        return merged
+
+    def _merge(self, tenant_id: int, source: str, now: datetime) -> tuple[int, int]:
         params = {"tenant": tenant_id, "source": source, "now": now}
         now_type = bindparam("now", type_=UTCDateTime())
         source_type = bindparam("source", type_=String(200))
