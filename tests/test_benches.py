@@ -15,6 +15,7 @@ TINY = {
     "console_bench.py": ["--customers", "20", "--repeat", "1"],
     "client_bench.py": ["--companies", "50", "--agreements", "10", "--latency-ms", "0"],
     "cwsim_throughput.py": ["--lists", "5", "--writes", "10", "--concurrency", "2"],
+    "ingest_bench.py": ["--rows", "2000"],
     "plan_bench.py": ["--customers", "50"],
     "push_bench.py": ["--customers", "10", "--latency-ms", "0", "--rate-limit", "100000"],
     "workers_bench.py": ["--tenants", "2", "--customers", "1", "--latency-ms", "0", "--workers", "1", "2"],

@@ -105,7 +105,9 @@ def upload_usage(c: Console, tmp_path: Path) -> None:
     p.set_input_files("#file", str(usage))
     p.click("button:has-text('Upload')")
     assert "6 samples added" in c.notice()
-    assert p.locator("table tbody tr").count() == 6
+    assert p.locator("#samples tbody tr").count() == 6
+    assert p.locator("#imports tbody tr").count() == 1, "the upload is listed as an import"
+    assert "done" in p.locator("#imports tbody tr").first.inner_text()
 
 
 def link_companies(c: Console) -> None:

@@ -189,11 +189,12 @@ class _Checker:
         try:
             if not text.strip():
                 raise InvalidInput("measured_at: empty; every row needs a measured_at", field="measured_at")
-            moment = parse_time("measured_at", text).astimezone(UTC)
-            if not EARLIEST <= moment.year <= LATEST:
+            moment = parse_time("measured_at", text)
+            if not EARLIEST <= moment.year <= LATEST:  # checked first: year 1 at +01:00 is before UTC's year 1
                 raise InvalidInput(
                     f"measured_at: {moment.date()} is not a time meterbridge bills (years {EARLIEST} to {LATEST})"
                 )
+            moment = moment.astimezone(UTC)
             if moment > self.now + FUTURE_SKEW:
                 raise InvalidInput(
                     f"measured_at: {moment.isoformat()} is in the future (it is {self.now:%Y-%m-%d %H:%M} UTC); "

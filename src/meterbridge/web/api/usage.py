@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, BinaryIO, Literal, cast
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from meterbridge.services import imports, ingest, usage
@@ -136,8 +136,8 @@ def show_import(call: Viewer, import_id: int) -> ImportView:
 
 @router.get(
     "/usage/imports/{import_id}/errors",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "the error report"}},
 )
 def import_errors(call: Viewer, import_id: int) -> Response:
     """The import's error report as CSV: row, column, value, message (what to do)."""
