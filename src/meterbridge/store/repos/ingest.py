@@ -37,7 +37,7 @@ _INSERT = (
 )
 
 #: Rows from which a merge on PostgreSQL refreshes the statistics of the tables it joins.
-LARGE = 5000
+LARGE = 100
 
 #: One staged row: row number, customer external id, product id, measured_at (as rendered by
 #: ``Staging.moment``), quantity (canonical text), unit.
@@ -137,6 +137,9 @@ class Staging:
         merged = self._merge(tenant_id, source, now)  # (a failure aborts the transaction, and the SET with it)
         if large:
             self._connection.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
+            # and after: a small import right after this one must not plan on the old statistics
+            # (1,000 rows after a million: 88 s before, 0.15 s after)
+            self._connection.exec_driver_sql("ANALYZE usage_samples")
         return merged
 
     def _merge(self, tenant_id: int, source: str, now: datetime) -> tuple[int, int]:
