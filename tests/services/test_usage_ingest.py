@@ -54,8 +54,8 @@ def test_a_file_twice_changes_nothing_and_a_new_value_is_a_correction(ctx: Conte
     before = stored(ctx)
     assert before[0][1] == "100.5", "quantities are kept as their shortest exact text"
     ctx.clock.advance(hours=1)  # type: ignore[attr-defined]
-    again = file_import(ctx, text.replace("100.50", "100.500"))
-    assert (again.added, again.replaced, again.unchanged) == (0, 0, 2)
+    again = file_import(ctx, text.replace("100.50", "100.500") + text.splitlines()[1] + "\n")
+    assert (again.added, again.replaced, again.unchanged, again.repeated) == (0, 0, 2, 1), "a row twice: repeated"
     assert stored(ctx) == before, "the same values again touch nothing, not even when they were received"
     corrected = file_import(ctx, text.replace("100.50", "90"))
     assert (corrected.added, corrected.replaced, corrected.unchanged) == (0, 1, 1)
@@ -106,6 +106,8 @@ BAD_ROWS = [
     ("ghost,storage,2026-10-20T00:00:00Z,1,GB,", "customer", "row 3: customer 'ghost' does not exist"),
     ("C9,storage,2026-10-20T00:00:00Z,1,GB,Nine,extra", None, "row 3: 7 fields, but the header names 6"),
     ("C1,storage,2026-10-20T00:00:00Z,7,GB,One", "quantity", "row 3: repeats row 2"),
+    ("C9,storage,2026-10-20T00:00:00Z,1e-100,GB,Nine", "quantity", "has more digits than any usage"),
+    ("C9,storage,0001-01-01T00:00:00+01:00,1,GB,Nine", "measured_at", "is not a time meterbridge bills"),
 ]  # fmt: skip
 
 

@@ -64,19 +64,23 @@ def sources_set(
             "customer_name): where it is in an item, e.g. customer=account.id; a constant: unit==GB.",
         ),
     ],
-    auth_header: Annotated[str | None, typer.Option(help="A header to send, e.g. Authorization.")] = None,
+    auth_header: Annotated[
+        str | None, typer.Option(help='A header to send, e.g. Authorization ("" sends none; left out: kept).')
+    ] = None,
     auth_value: Annotated[
         str | None, typer.Option(help="Its value (asked for when a header is given without it); stored encrypted.")
     ] = None,
-    paging: Annotated[str, typer.Option(help="none, page (number and size), cursor, or next_link.")] = "page",
-    items: Annotated[str, typer.Option(help="Where the list of items is in an answer (dotted path).")] = "data",
+    paging: Annotated[
+        str | None, typer.Option(help="none, page (number and size; the default), cursor, next_link.")
+    ] = None,
+    items: Annotated[str | None, typer.Option(help="Where the list of items is in an answer (data).")] = None,
     next: Annotated[
-        str, typer.Option("--next", help="cursor: the next cursor's path; next_link: the next URL's path.")
-    ] = "next_cursor",
-    page_size: Annotated[int, typer.Option(help="Items asked for a page.")] = 500,
-    page_param: Annotated[str, typer.Option(help="The page number's query parameter.")] = "page",
-    size_param: Annotated[str, typer.Option(help="The page size's query parameter.")] = "page_size",
-    cursor_param: Annotated[str, typer.Option(help="The cursor's query parameter.")] = "cursor",
+        str | None, typer.Option("--next", help="cursor: the next cursor's path (next_cursor); next_link: the URL's.")
+    ] = None,
+    page_size: Annotated[int | None, typer.Option(help="Items asked for a page (500).")] = None,
+    page_param: Annotated[str | None, typer.Option(help="The page number's query parameter (page).")] = None,
+    size_param: Annotated[str | None, typer.Option(help="The page size's query parameter (page_size).")] = None,
+    cursor_param: Annotated[str | None, typer.Option(help="The cursor's query parameter (cursor).")] = None,
     since_param: Annotated[
         str | None, typer.Option(help="A query parameter to send the start of last month in (fewer pages).")
     ] = None,
@@ -85,27 +89,35 @@ def sources_set(
         list[str] | None,
         typer.Option(help="FIELD:THEIRS=OURS, e.g. product:licenses=server (a vendor's value as ours; repeat)."),
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for a page.")] = 30.0,
-    retries: Annotated[int, typer.Option(help="Tries again after a 5xx, 429 or timeout.")] = 3,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for a page (30).")] = None,
+    retries: Annotated[int | None, typer.Option(help="Tries again after a 5xx, 429 or timeout (3).")] = None,
     partial: Annotated[
-        bool, typer.Option("--partial", help="The source lists only some customers: do not flag the rest removed.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--partial/--complete",
+            help="The source lists only some customers (do not flag the others removed), or all of them (the default).",
+        ),
+    ] = None,
     every: Annotated[str, typer.Option(help="hourly, daily or manual (only `sources pull`).")] = "manual",
-    at: Annotated[str, typer.Option(help="hourly: the minute past the hour; daily: HH:MM (tenant's zone).")] = "0",
+    at: Annotated[
+        str | None, typer.Option(help="hourly: the minute past the hour (0); daily: HH:MM (00:00), the tenant's zone.")
+    ] = None,
 ) -> None:
     """Add or change a usage source to pull."""
     st = state(ctx)
-    if auth_header is not None and auth_value is None:
+    if auth_header and auth_value is None:
         auth_value = typer.prompt(f"value of the {auth_header} header", hide_input=True)
-    options: dict[str, Any] = {
+    given: dict[str, Any] = {
         "paging": paging, "items": items, "next": next, "page_size": page_size, "page_param": page_param,
         "size_param": size_param, "cursor_param": cursor_param, "since_param": since_param,
-        "params": _pairs("param", param), "values": _translations(translate), "timeout": timeout,
-        "retries": retries, "complete": not partial,
+        "params": _pairs("param", param) if param else None, "values": _translations(translate) if translate else None,
+        "timeout": timeout, "retries": retries, "complete": None if partial is None else not partial,
     }  # fmt: skip
+    options = {key: value for key, value in given.items() if value is not None}  # a change keeps the rest
     view = pulls.save_source(
         st.context(), st.tenant, name, url=url, mapping=_pairs("map", map), auth_header=auth_header,
-        auth_value=auth_value, every=every, at_minute=_minute(every, at), options=options, actor=st.actor,
+        auth_value=auth_value, every=every, at_minute=_minute(every, at or ("00:00" if every == "daily" else "0")),
+        options=options, actor=st.actor,
     )  # fmt: skip
     st.out(view, lambda: _print(st, [view], then=f"pull it now with `{st.command('sources', 'pull', name)}`"))
 

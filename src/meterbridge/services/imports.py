@@ -142,6 +142,7 @@ def _counts(outcome: Outcome) -> dict[str, int]:
         "added": outcome.added,
         "replaced": outcome.replaced,
         "unchanged": outcome.unchanged,
+        "repeated": outcome.repeated,
         "rejected": outcome.error_count,
     }
 
@@ -156,7 +157,8 @@ def _view(record: UsageImportRow, errors: list[RowError]) -> ImportView:
         id=record.id, source=record.source, origin=record.origin, name=record.name, mode=record.mode,
         status=record.status, actor=record.actor, started_at=record.started_at, finished_at=record.finished_at,
         rows=counts.get("rows", 0), added=counts.get("added", 0), replaced=counts.get("replaced", 0),
-        unchanged=counts.get("unchanged", 0), rejected=counts.get("rejected", 0), pages=counts.get("pages"),
+        unchanged=counts.get("unchanged", 0), repeated=counts.get("repeated", 0),
+        rejected=counts.get("rejected", 0), pages=counts.get("pages"),
         new_customers=details.get("new_customers", []),
         renamed=[RenameView.model_validate(r) for r in details.get("renamed", [])],
         removed=details.get("removed", []), unknown_customers=details.get("unknown", []),

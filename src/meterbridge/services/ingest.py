@@ -82,6 +82,7 @@ class Outcome:
     added: int = 0
     replaced: int = 0
     unchanged: int = 0
+    repeated: int = 0  # rows repeating an earlier row of the same input exactly (stored once)
     error_count: int = 0
     errors: list[RowError] = field(default_factory=list)
     new_customers: list[str] = field(default_factory=list)
@@ -235,12 +236,18 @@ class _Checker:
             return RowError(column="quantity", value=text, message=f"quantity: {text.strip()} cannot be negative")
         if value > MAX_QUANTITY:
             return RowError(column="quantity", value=text, message=f"quantity: {value} is more than any usage can be")
+        text_form = canonical_quantity(value)
+        if len(text_form) > 40:
+            return RowError(
+                column="quantity", value=text[:200], message=f"quantity: {text.strip()[:40]} has more digits than "
+                "any usage is measured in (at most 40, e.g. 12 decimals)",
+            )  # fmt: skip
         if unit is Unit.COUNT and value != value.to_integral_value():
             return RowError(
                 column="quantity", value=text, message=f"quantity: {value} {unit.value} is not a whole number; "
                 "licenses and devices are counted in whole units",
             )  # fmt: skip
-        return canonical_quantity(value)
+        return text_form
 
     def _customer(self, customer: str, name: str | None) -> str | None:
         known = self.customers.get(customer)
@@ -300,6 +307,7 @@ def _ingest(
     complete: bool,
     on_row: Callable[[int], None] | None,
 ) -> None:
+    repo.lock_tenant(session, tenant.id)  # one import of a tenant at a time (customers and samples it adds)
     staging = repo.Staging(session)
     try:
         checker = _Checker(session, tenant, staging, now, label)
@@ -325,7 +333,8 @@ def _ingest(
             staging.close()
             return
         staging.index()
-        staged -= _drop_repeats(staging, outcome, mode, label)
+        dropped, repeated = _drop_repeats(staging, outcome, mode, label)
+        staged -= dropped
         if mode is Mode.ALL and outcome.error_count:
             staging.close()
             return
@@ -335,6 +344,7 @@ def _ingest(
             outcome.late = _late(session, tenant, staging, source, checker.first, checker.last)
         outcome.added, outcome.replaced = staging.merge(tenant.id, source, now, staged=staged)
         outcome.unchanged = staged - outcome.added - outcome.replaced
+        outcome.repeated = repeated
         outcome.new_customers = sorted(checker.new)
         outcome.renamed = [
             RenameView(customer=k, old_name=o, new_name=n) for k, (o, n) in sorted(checker.renames.items())
@@ -357,14 +367,17 @@ def _report(outcome: Outcome, error: RowError) -> None:
         outcome.errors.append(error)
 
 
-def _drop_repeats(staging: repo.Staging, outcome: Outcome, mode: Mode, label: str) -> int:
+def _drop_repeats(staging: repo.Staging, outcome: Outcome, mode: Mode, label: str) -> tuple[int, int]:
     """Rows repeating an earlier row's identity: the same value is dropped quietly (a sample is
     stored once), another value is an error (the earlier row is kept in mode valid). How many rows
-    left the staging table."""
+    left the staging table, and how many of them repeated an earlier row exactly."""
     dropped: list[int] = []
+    repeated = 0
     for row, first, quantity, unit, first_quantity, first_unit in staging.repeats():
         dropped.append(row)
-        if (quantity, unit) != (first_quantity, first_unit):
+        if (quantity, unit) == (first_quantity, first_unit):
+            repeated += 1
+        else:
             _report(
                 outcome,
                 RowError(
@@ -375,7 +388,7 @@ def _drop_repeats(staging: repo.Staging, outcome: Outcome, mode: Mode, label: st
                 ),
             )  # fmt: skip
     staging.drop_rows(dropped)
-    return len(dropped)
+    return len(dropped), repeated
 
 
 def _late(

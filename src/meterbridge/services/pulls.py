@@ -65,7 +65,6 @@ def save_source(
     """Add or change a pull source; every option is checked (a wrong one names itself)."""
     check_source(name)
     url = check_url(url)
-    checked = _options({**(options or {}), "mapping": mapping})
     if every not in PULL_EVERY:
         raise InvalidInput(f"every: {every!r} is not hourly, daily or manual", field="every")
     top = 59 if every == "hourly" else 1439
@@ -75,9 +74,7 @@ def save_source(
             + ("past the hour (0-59)" if every == "hourly" else "of the day after midnight (0-1439)"),
             field="at_minute",
         )
-    if (auth_header is None) != (auth_value is None):
-        raise InvalidInput("auth_header: give both the header's name and its value, or neither", field="auth_header")
-    if auth_header is not None and (not auth_header.strip() or any(c in auth_header for c in ": \r\n")):
+    if auth_header and any(c in auth_header for c in ": \r\n"):
         raise InvalidInput(
             f"auth_header: {auth_header!r} is not a header name, e.g. Authorization", field="auth_header"
         )
@@ -85,6 +82,20 @@ def save_source(
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         source = repo.source(session, row.id, name)
+        # a change keeps what it does not name: the other options, and the stored auth value
+        checked = _options({**_given(source.options if source else {}), **(options or {}), "mapping": mapping})
+        if auth_header == "":  # asked to send no auth header any more
+            auth_header = auth_value = None
+        elif (
+            auth_value is None
+            and source is not None
+            and source.auth_sealed is not None
+            and auth_header in (None, source.auth_header)
+        ):
+            auth_header, auth_value = source.auth_header, ctx.box.open(source.auth_sealed)
+        if (auth_header is None) != (auth_value is None):
+            raise InvalidInput("auth_header: give both the header's name and its value, or neither",
+                               field="auth_header")  # fmt: skip
         if source is None:
             source = UsageSourceRow(tenant_id=row.id, name=name, failures=0, created_at=now)
             session.add(source)
@@ -102,6 +113,11 @@ def save_source(
         session.flush()
         audit(session, ctx, row.id, actor, "source.save", {"name": name, "url": url, "every": every})
         return _view(session, source, ZoneInfo(row.time_zone), now)
+
+
+def _given(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored source's options that differ from the defaults (what its user set)."""
+    return {k: v for k, v in stored.items() if k != "mapping" and OPTION_DEFAULTS.get(k, object()) != v}
 
 
 def _options(given: dict[str, Any]) -> dict[str, Any]:
@@ -126,13 +142,34 @@ def _options(given: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(f"mapping: {extra[0]!r} is not a field of a usage record", field="mapping")
     if options["paging"] not in PAGING:
         raise InvalidInput(f"paging: {options['paging']!r} is not one of {', '.join(PAGING)}", field="paging")
+    for key in ("items", "next", "page_param", "size_param", "cursor_param"):
+        if not isinstance(options[key], str):
+            raise InvalidInput(f"{key}: {options[key]!r} is not text (a path or a parameter's name)", field=key)
+    if options["since_param"] is not None and not isinstance(options["since_param"], str):
+        raise InvalidInput(f"since_param: {options['since_param']!r} is not a parameter's name", field="since_param")
+    if not isinstance(options["complete"], bool):
+        raise InvalidInput(f"complete: {options['complete']!r} is not true or false", field="complete")
+    params, values = options["params"], options["values"]
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise InvalidInput('params: give each parameter\'s value as text, e.g. {"region": "eu"}', field="params")
+    if not isinstance(values, dict) or not all(
+        isinstance(m, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in m.items())
+        for m in values.values()
+    ):
+        raise InvalidInput('values: give {"field": {"theirs": "ours"}}, e.g. {"product": {"licenses": "server"}}',
+                           field="values")  # fmt: skip
+    unused = {"none": {"next", "cursor_param", "page_param", "size_param"}, "page": {"next", "cursor_param"},
+              "cursor": {"page_param"}, "next_link": {"page_param", "cursor_param"}}[options["paging"]]  # fmt: skip
+    for key in sorted(unused & set(given)):
+        if given[key] != OPTION_DEFAULTS[key]:
+            raise InvalidInput(f"{key}: paging {options['paging']} does not use it; leave it out", field=key)
     for key, low, high in (("page_size", 1, 10_000), ("retries", 0, 10)):
-        if not isinstance(options[key], int) or not low <= options[key] <= high:
-            raise InvalidInput(f"{key}: {options[key]!r} is not a whole number from {low} to {high}", field=key)
-    if not isinstance(options["timeout"], int | float) or not 0.1 <= options["timeout"] <= 300:
-        raise InvalidInput(
-            f"timeout: {options['timeout']!r} is not a number of seconds from 0.1 to 300", field="timeout"
-        )
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInput(f"{key}: {value!r} is not a whole number from {low} to {high}", field=key)
+    timeout = options["timeout"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0.1 <= timeout <= 300:
+        raise InvalidInput(f"timeout: {timeout!r} is not a number of seconds from 0.1 to 300", field="timeout")
     return options
 
 
@@ -229,7 +266,7 @@ def due_pulls(ctx: Context) -> list[PullDue]:
                 continue
             slot = pull_slot(source.every, source.at_minute, ZoneInfo(tenant.time_zone), now)
             fresh = slot is not None and (source.last_slot is None or slot > source.last_slot)
-            retry = source.retry_at is not None and source.retry_at <= now
+            retry = source.every != "manual" and source.retry_at is not None and source.retry_at <= now
             if fresh or retry:
                 when = slot if slot is not None and fresh else source.retry_at
                 assert when is not None

@@ -92,7 +92,8 @@ def store_samples(
         ) from None
     return UsageStored(
         source=source, added=outcome.added, replaced=outcome.replaced, unchanged=outcome.unchanged,
-        rejected=outcome.error_count, errors=outcome.errors, new_customers=outcome.new_customers, late=outcome.late,
+        repeated=outcome.repeated, rejected=outcome.error_count, errors=outcome.errors,
+        new_customers=outcome.new_customers, late=outcome.late,
     )  # fmt: skip
 
 
@@ -109,7 +110,7 @@ def import_csv(
 def stored_of(view: ImportView, file: str | None = None) -> UsageStored:
     return UsageStored(
         source=view.source, added=view.added, replaced=view.replaced, unchanged=view.unchanged, file=file,
-        import_id=view.id,
+        import_id=view.id, repeated=view.repeated,
         rejected=view.rejected, errors=view.errors, new_customers=view.new_customers, late=view.late,
     )  # fmt: skip
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
+from urllib.parse import urljoin, urlsplit
 
 import httpx2
 
@@ -62,6 +63,8 @@ def fetch_pages(
         params[spec.size_param] = str(spec.page_size)
     url: str | None = spec.url
     number = 1
+    seen: set[str] = set()  # the cursors or links followed: one again is a loop, not more data
+    previous: list[Any] | None = None
     while url is not None:
         if number > max_pages:
             raise PullError(f"page {number}: the source is still paging after {max_pages} pages; check its paging")
@@ -74,8 +77,19 @@ def fetch_pages(
                 f"page {number}: the answer has no list of items at {spec.items or 'its top'!r}; "
                 "set the items path to where the list is"
             )
+        if spec.paging == "page" and items and items == previous:
+            raise PullError(
+                f"page {number}: the same items as page {number - 1}: the source ignores {spec.page_param!r}; "
+                "check the page parameter's name, or choose another paging"
+            )
         yield Page(number, url, items)
+        previous = items if spec.paging == "page" else None
         url = _next_url(spec, body, items, url, params)
+        if url is not None and spec.paging in ("cursor", "next_link"):
+            following = params.get(spec.cursor_param, "") if spec.paging == "cursor" else url
+            if following in seen:
+                raise PullError(f"page {number}: the source sent {following!r} again: its paging loops")
+            seen.add(following)
         number += 1
 
 
@@ -83,7 +97,7 @@ def _next_url(spec: PullSpec, body: Any, items: list[Any], url: str, params: dic
     if spec.paging == "none":
         return None
     if spec.paging == "page":
-        return url if len(items) >= spec.page_size else None
+        return url if items else None  # to an empty page: a source may answer fewer than asked for
     following = _path(body, spec.next)
     if following in (None, ""):
         return None
@@ -92,7 +106,14 @@ def _next_url(spec: PullSpec, body: Any, items: list[Any], url: str, params: dic
     if spec.paging == "cursor":
         params[spec.cursor_param] = following
         return url
-    return following
+    link = urljoin(url, following)
+    here, there = urlsplit(spec.url), urlsplit(link)
+    if (there.scheme, there.netloc) != (here.scheme, here.netloc):
+        raise PullError(
+            f"the next link {link!r} leaves {here.scheme}://{here.netloc}: not followed (the auth header goes "
+            "only to the source's own address)"
+        )
+    return link
 
 
 def _get(
@@ -121,7 +142,7 @@ def _get(
             problem = f"HTTP {answer.status_code} {_said(answer)}"
             retry_after = answer.headers.get("Retry-After", "")
             if retry_after.isdigit() and attempt < spec.retries:
-                sleep(min(60.0, float(retry_after)))
+                sleep(max(0.0, min(60.0, float(retry_after)) - min(30.0, 0.5 * 2**attempt)))  # with the backoff
             continue
         if answer.status_code >= 400:
             hint = (

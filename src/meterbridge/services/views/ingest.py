@@ -52,6 +52,7 @@ class ImportView(View):
     added: int = 0
     replaced: int = 0
     unchanged: int = 0
+    repeated: int = Field(default=0, description="rows repeating an earlier row of the input exactly (stored once)")
     rejected: int = 0
     pages: int | None = None
     new_customers: list[str] = Field(default_factory=list)

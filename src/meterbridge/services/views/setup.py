@@ -161,6 +161,7 @@ class UsageStored(View):
     unchanged: int = 0
     file: str | None = None
     import_id: int | None = Field(default=None, description="the import that recorded this (its error report)")
+    repeated: int = Field(default=0, description="rows repeating an earlier row of the input exactly (stored once)")
     rejected: int = Field(default=0, description="rows refused (mode valid: the good rows were stored)")
     errors: list[RowError] = Field(default_factory=list, description="the rows refused, where and why")
     new_customers: list[str] = Field(default_factory=list)

@@ -174,6 +174,13 @@ class Staging:
         _staging.drop(self._connection, checkfirst=True)
 
 
+def lock_tenant(session: Session, tenant_id: int) -> None:
+    """Imports of one tenant take turns (two adding the same new customer or sample would collide):
+    a transaction-scoped advisory lock on PostgreSQL; SQLite has one writer at a time anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7301, :tenant)"), {"tenant": tenant_id})
+
+
 def customer_names(session: Session, tenant_id: int) -> dict[str, tuple[str, str | None, bool]]:
     """external id -> (name, source that created it, whether it is flagged missing), without ORM objects."""
     rows = session.execute(
