@@ -222,3 +222,9 @@ def test_a_batch_in_mode_valid_answers_each_refused_sample(ctx: Context) -> None
         usage.store_samples(ctx, "default", samples, actor=ACTOR)
     answer = usage.store_samples(ctx, "default", samples, actor=ACTOR, mode=Mode.VALID)
     assert (answer.added, answer.rejected) == (1, 1) and answer.errors[0].row == 2
+
+
+def test_a_file_without_line_breaks_is_refused_not_read_whole(ctx: Context) -> None:
+    rows = "".join(f"C{i},storage,2026-10-20T00:00:00Z,1,GB,N\r" for i in range(40_000))  # old Mac line endings
+    view = file_import(ctx, f"{HEADER}\r{rows}")
+    assert view.status == "failed" and "line 1: over 1 MiB without a line break" in (view.message or "")

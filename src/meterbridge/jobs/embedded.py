@@ -44,11 +44,13 @@ class EmbeddedDispatcher:
 
     async def once(self) -> Tick:
         """One pass: pull every due usage source, run every due occurrence, then deliver what is due."""
-        pulled = await asyncio.gather(*(self._pull(d) for d in tasks.find_due_pulls(self.ctx)))
-        due = tasks.find_due(self.ctx)
-        ran = await asyncio.gather(*(self._run(d) for d in due))
+        pulls, due = tasks.find_due_pulls(self.ctx), tasks.find_due(self.ctx)
+        # side by side: a slow source does not hold back a billing run
+        work = await asyncio.gather(*(self._pull(p) for p in pulls), *(self._run(d) for d in due))
+        pulled = [w for w in work[: len(pulls)] if isinstance(w, ImportView)]
+        ran = [w for w in work[len(pulls) :] if isinstance(w, ScheduleRunView)]
         delivered = await tasks.deliver(self.ctx)
-        return Tick([r for r in ran if r is not None], delivered, [p for p in pulled if p is not None])
+        return Tick(ran, delivered, pulled)
 
     async def _pull(self, due: PullDue) -> ImportView | None:
         async with self._slots:

@@ -20,6 +20,7 @@ from meterbridge.sources.records import FIELDS, REQUIRED, Bad, Record, SourceErr
 
 Progress = Callable[[int], None]  # told the bytes read so far, now and then
 PROGRESS_EVERY = 4096  # lines
+MAX_LINE = 1024 * 1024  # bytes of one line
 FORMATS = ("csv", "jsonl")
 OPTIONAL = FIELDS[5:]
 COLUMNS_TEXT = f"{', '.join(REQUIRED)} and optionally {', '.join(OPTIONAL)}"
@@ -116,12 +117,24 @@ class _Prefixed(io.RawIOBase):
         return self._read
 
     def __iter__(self) -> Iterator[bytes]:
-        if self.prefix:
-            first = self.prefix + self._stream.readline()
-            self.prefix = b""
-            if first:
-                yield first
-        yield from self._stream
+        """The lines, each at most MAX_LINE bytes: a file without line breaks is refused, not read whole."""
+        number = 0
+        while True:
+            line = self._stream.readline(MAX_LINE + 1)
+            if self.prefix:
+                line, self.prefix = self.prefix + line, b""
+                if not line.endswith(b"\n") and len(line) <= MAX_LINE:
+                    line += self._stream.readline(MAX_LINE + 1 - len(line))
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                raise SourceError(
+                    f"line {number}: over {MAX_LINE // 1024 // 1024} MiB without a line break; save the file with "
+                    "Windows (CRLF) or Unix (LF) line endings, one row a line",
+                    row=number,
+                )
+            yield line
 
 
 def csv_records(

@@ -151,12 +151,18 @@ def _get(
                 else "check the URL and its parameters"
             )
             status = f"HTTP {answer.status_code} {_said(answer)}"
-            raise PullError(f"page {number}: {answer.request.url} answered {status}; {hint}")
+            raise PullError(f"page {number}: {_shown(answer.request.url)} answered {status}; {hint}")
         try:
             return answer.json(parse_float=Decimal)
         except ValueError:
-            raise PullError(f"page {number}: {answer.request.url} did not answer JSON; check the URL") from None
-    raise PullError(f"page {number}: {url}: {problem}, {spec.retries + 1} attempts; the next pull tries again")
+            raise PullError(f"page {number}: {_shown(answer.request.url)} did not answer JSON; check the URL") from None
+    raise PullError(f"page {number}: {_shown(url)}: {problem}, {spec.retries + 1} attempts; the next pull tries again")
+
+
+def _shown(url: object) -> str:
+    """A URL without its query (which may carry a key) for a message."""
+    parts = urlsplit(str(url))
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 def _said(answer: httpx2.Response) -> str:

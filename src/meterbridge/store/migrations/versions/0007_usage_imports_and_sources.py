@@ -99,17 +99,24 @@ def _canonical_quantities() -> None:
     import compares a sample's value as text in the database (the same value is unchanged)."""
     connection = op.get_bind()
     samples = sa.table("usage_samples", sa.column("id", sa.Integer()), sa.column("quantity", sa.String()))
-    rows = connection.execute(sa.select(samples.c.id, samples.c.quantity)).all()
-    changed = []
-    for sample_id, text in rows:
-        canonical = canonical_quantity(Decimal(text))
-        if canonical != text:
-            changed.append({"key": sample_id, "value": canonical})
-    if changed:
-        connection.execute(
-            samples.update().where(samples.c.id == sa.bindparam("key")).values(quantity=sa.bindparam("value")),
-            changed,
-        )
+    last = 0
+    while True:  # 10,000 samples at a time, by id: memory stays flat on a large table
+        rows = connection.execute(
+            sa.select(samples.c.id, samples.c.quantity).where(samples.c.id > last).order_by(samples.c.id).limit(10_000)
+        ).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        changed = [
+            {"key": sample_id, "value": canonical_quantity(Decimal(text))}
+            for sample_id, text in rows
+            if canonical_quantity(Decimal(text)) != text
+        ]
+        if changed:
+            connection.execute(
+                samples.update().where(samples.c.id == sa.bindparam("key")).values(quantity=sa.bindparam("value")),
+                changed,
+            )
 
 
 def downgrade() -> None:
