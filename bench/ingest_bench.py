@@ -37,8 +37,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from cryptography.fernet import Fernet
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' fresh databases
+
+from tests.support.databases import PG_ADMIN, fresh_database, postgres_available
 
 from meterbridge.services import imports, products, tenants
 from meterbridge.services.actors import Actor
@@ -52,7 +55,6 @@ TENANT = "default"
 NOW = datetime(2026, 11, 3, 9, tzinfo=UTC)  # the clock: every sample is before it
 LAST_DAY = datetime(2026, 10, 31, 23, tzinfo=UTC)
 CUSTOMERS = 10_000
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 GOAL_ROWS_PER_SECOND = 50_000  # on SQLite
 GOAL_PEAK_MIB = 200
 HEADER = "customer,product,measured_at,quantity,unit,customer_name\n"
@@ -82,26 +84,13 @@ def write_file(path: Path, rows: int) -> None:
             day += 1
 
 
-def postgres_available() -> bool:
-    try:
-        with psycopg.connect(PG_ADMIN, connect_timeout=3):
-            return True
-    except psycopg.Error:
-        return False
-
-
 @contextmanager
-def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
-    """A new database with the schema, the tenant and the two products (not timed)."""
-    if kind == "sqlite":
-        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
-        name = None
-    else:
-        name = f"mb_bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    try:
+def fresh_tenant_database(kind: str, workdir: Path) -> Iterator[str]:
+    """A new database (the tests' own, tests/support/databases.py) with the schema, the tenant and
+    the two products (not timed)."""
+    place = workdir / f"db-{uuid.uuid4().hex[:8]}"
+    place.mkdir()
+    with fresh_database(kind, place) as url:
         db = Database(url)
         db.upgrade()
         ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: NOW)
@@ -112,10 +101,6 @@ def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
                               actor=ACTOR)  # fmt: skip
         db.dispose()
         yield url
-    finally:
-        if name is not None:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def peak_rss_mib() -> float:
@@ -234,12 +219,12 @@ def main() -> None:
             path = workdir / f"usage-{rows}.csv"
             write_file(path, rows)
             for kind in kinds:
-                with fresh_database(kind, workdir) as url:
+                with fresh_tenant_database(kind, workdir) as url:
                     first = run_child("import", url, path)
                     assert (first["rows"], first["added"]) == (rows, rows), first
                     again = run_child("import", url, path)
                     assert (again["rows"], again["unchanged"]) == (rows, rows), again
-                with fresh_database(kind, workdir) as url:
+                with fresh_tenant_database(kind, workdir) as url:
                     floor = run_child("baseline", url, path)
                 for run, result in (("import", first), ("re-import", again), ("baseline", floor)):
                     results[(kind, rows, run)] = result

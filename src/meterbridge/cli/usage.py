@@ -19,7 +19,6 @@ from meterbridge.services import imports, ingest, usage
 from meterbridge.services.scope import parse_period
 from meterbridge.services.tiers import decimal_of
 from meterbridge.services.views import ImportView, SampleView, UsageStored, Withdrawn
-from meterbridge.sources.files import format_of
 
 usage_app = typer.Typer(help="Usage samples.", no_args_is_help=True)
 app.add_typer(usage_app, name="usage")
@@ -86,7 +85,7 @@ def usage_import(
     with stream, _bar(st, size) as progress:
         view = imports.import_file(
             st.context(), st.tenant, stream, actor=st.actor, source=source, name=str(file),
-            format=format or format_of(file.name), encoding=encoding, mode=chosen, progress=progress,
+            format=format, encoding=encoding, mode=chosen, progress=progress,
         )  # fmt: skip
     if view.status in ("rejected", "failed") and not st.json:
         _print_errors(st, view)

@@ -21,7 +21,7 @@ from meterbridge.services.ingest import Mode, Outcome, Rejected, check_source, i
 from meterbridge.services.scope import tenant_row
 from meterbridge.services.views import ImportView, LateView, RenameView, RowError
 from meterbridge.sources import Bad, Record, SourceError
-from meterbridge.sources.files import FORMATS, Progress, check_encoding, csv_records, jsonl_records
+from meterbridge.sources.files import FORMATS, Progress, check_encoding, csv_records, format_of, jsonl_records
 from meterbridge.store.models import UsageImportRow
 from meterbridge.store.repos import imports as repo
 
@@ -46,14 +46,16 @@ def import_file(
     actor: Actor,
     source: str = "default",
     name: str | None = None,
-    format: str = "csv",
+    format: str | None = None,
     encoding: str = "utf-8",
     mode: Mode = Mode.ALL,
     progress: Progress | None = None,
     origin: str = "file",
 ) -> ImportView:
-    """Import a usage file, streamed: recorded (with its refused rows) whatever the outcome."""
-    reader = READERS[check_format(format)]
+    """Import a usage file, streamed: recorded (with its refused rows) whatever the outcome.
+    ``format``: csv or jsonl; left out, the file's name says (.jsonl, .ndjson: JSON lines)."""
+    format = check_format(format or format_of(name or ""))
+    reader = READERS[format]
     encoding = _encoding(encoding)
     return run_import(
         ctx, tenant, lambda: reader(stream, encoding=encoding, progress=progress), actor=actor, source=source,
@@ -101,7 +103,7 @@ def run_import(
                 session, row, records(), source=source, mode=mode, now=started, label=label, complete=complete
             )
             audit(
-                session, ctx, row.id, actor, "usage.import", {"import": import_id, "source": source, **_counts(outcome)}
+                session, ctx, row.id, actor, "usage.import", {"import": import_id, "source": source, **outcome.counts()}
             )
         status = "partial" if outcome.error_count else "done"
     except Rejected as rejected:
@@ -124,7 +126,7 @@ def _finish(
         assert done is not None
         record = done
         record.status, record.message, record.finished_at = status, message, ctx.clock()
-        record.counts = {**_counts(outcome), **({"pages": pages()} if pages is not None else {})}
+        record.counts = {**outcome.counts(), **({"pages": pages()} if pages is not None else {})}
         record.details = {
             "new_customers": outcome.new_customers[:1000],
             "renamed": [r.model_dump() for r in outcome.renamed[:1000]],
@@ -133,18 +135,7 @@ def _finish(
             "late": [late.model_dump(mode="json") for late in outcome.late],
         }
         repo.add_errors(session, import_id, [e.model_dump() | {"value": _clip(e.value)} for e in outcome.errors])
-        return _view(record, outcome.errors[:SHOWN_ERRORS]).model_copy(update={"rejected": outcome.error_count})
-
-
-def _counts(outcome: Outcome) -> dict[str, int]:
-    return {
-        "rows": outcome.rows,
-        "added": outcome.added,
-        "replaced": outcome.replaced,
-        "unchanged": outcome.unchanged,
-        "repeated": outcome.repeated,
-        "rejected": outcome.error_count,
-    }
+        return _view(record, outcome.errors[:SHOWN_ERRORS])
 
 
 def _clip(value: str | None) -> str | None:

@@ -92,9 +92,12 @@ class Outcome:
     late: list[LateView] = field(default_factory=list)
     stored: bool = False
 
-    @property
-    def rejected(self) -> int:
-        return self.error_count
+    def counts(self) -> dict[str, int]:
+        """What an import record and the audit log keep of it."""
+        return {
+            "rows": self.rows, "added": self.added, "replaced": self.replaced, "unchanged": self.unchanged,
+            "repeated": self.repeated, "rejected": self.error_count,
+        }  # fmt: skip
 
 
 class Rejected(Exception):

@@ -77,11 +77,7 @@ def store_samples(
         with ctx.db.session() as session:
             row = tenant_row(session, tenant)
             outcome = ingest(session, row, records, source=source, mode=mode, now=now, label="sample")
-            audit(
-                session, ctx, row.id, actor, "usage.import",
-                {"source": source, "added": outcome.added, "replaced": outcome.replaced,
-                 "unchanged": outcome.unchanged, "rejected": outcome.error_count},
-            )  # fmt: skip
+            audit(session, ctx, row.id, actor, "usage.import", {"source": source, **outcome.counts()})
     except Rejected as rejected:
         first = rejected.outcome.errors[0]
         more = rejected.outcome.error_count - 1

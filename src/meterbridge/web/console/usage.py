@@ -14,7 +14,6 @@ from meterbridge.services import imports, ingest, products, tenants, usage
 from meterbridge.services.errors import InvalidInput, ServiceError
 from meterbridge.services.scope import parse_period
 from meterbridge.services.views import ImportView, Role
-from meterbridge.sources.files import format_of
 from meterbridge.web.console.auth import Page, Posted, TenantPage
 from meterbridge.web.console.render import PREFIX, page, redirect
 
@@ -83,7 +82,7 @@ async def upload(request: Request, call: Page, form: Posted) -> Response:
         mode = ingest.mode_of(form.text("mode") or "all")
         view = await run_in_threadpool(
             imports.import_file, call.ctx, call.tenant, file.file, source=source, name=file.filename,
-            format=format_of(file.filename), encoding=form.text("encoding") or "utf-8", mode=mode, actor=call.actor,
+            encoding=form.text("encoding") or "utf-8", mode=mode, actor=call.actor,
         )  # fmt: skip
         imports.refuse_if_rejected(view)
     except ServiceError as error:
