@@ -4,6 +4,7 @@ failed companies are reported with reasons, the others are unaffected, and the n
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -77,3 +78,23 @@ def test_storms_and_errors_fail_only_the_companies_they_hit(small_month: World) 
         )
     assert open_intents == 0
     assert dropped.faulted == 0 or again.resumed.found >= 1
+
+
+def test_intents_are_journalled_as_their_writes_go_never_all_before_the_first(small_month: World) -> None:
+    """At most as many intents are open as the connection has calls in flight, however large the plan."""
+    ctx = small_month.ctx
+    open_at_writes: list[int] = []
+
+    def observe(endpoint: str, status: str, _seconds: float) -> None:
+        if endpoint.startswith("POST"):
+            with ctx.db.session() as session:
+                query = select(func.count()).select_from(JournalEntry).where(JournalEntry.result.is_(None))
+                open_at_writes.append(session.scalar(query) or 0)
+
+    watched = dataclasses.replace(ctx, observer=observe)
+    outcome = asyncio.run(push.push(watched, "default", PERIOD, force=True, actor=ACTOR))
+    concurrency = 8  # the tenant's default max_concurrency
+    assert outcome.counts["create"] > 3 * concurrency
+    assert len(open_at_writes) == outcome.counts["create"]
+    assert max(open_at_writes) <= concurrency, open_at_writes[:10]
+    assert actual(small_month.sim) == expected(small_month.n)

@@ -13,6 +13,7 @@ which did not. Every line the push leaves right records the period it now holds.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,6 +110,12 @@ def _outcome(
     return outcome
 
 
+def _store(ctx: Context, run_id: int, built: Built) -> None:
+    """The run's plan items (on a thread: a large plan's insert does not hold up the event loop)."""
+    with ctx.db.session() as session:
+        store_plan(session, run_id, built.plan, built.actions)
+
+
 async def preview(
     ctx: Context, tenant: str, period_text: str, *, actor: Actor, only: frozenset[str] | None = None
 ) -> Outcome:
@@ -128,8 +135,7 @@ async def preview(
             finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(error))
             raise
         outcome = _outcome(run_id, RunKind.PREVIEW, RunStatus.PREVIEWED, built, cw)
-        with ctx.db.session() as session:
-            store_plan(session, run_id, built.plan, built.actions)
+        await asyncio.to_thread(_store, ctx, run_id, built)
         finish_run(
             ctx,
             run_id,
@@ -227,8 +233,7 @@ class PushRun:
         resumed = await resume(self.ctx, self.cw, self.held, self.scope.settings.resume_skew_seconds)
         interrupted = mark_interrupted(self.ctx, self.held.tenant_id, self.run_id)
         built = await build_plan(self.scope, self.period, self.cw, only=self.only, provisional=self.provisional)
-        with self.ctx.db.session() as session:
-            store_plan(session, self.run_id, built.plan, built.actions)
+        await asyncio.to_thread(_store, self.ctx, self.run_id, built)
         extra: dict[str, Any] = {
             "resumed": ResumedView(
                 found=resumed.found, not_applied=resumed.not_applied, updates_landed=resumed.updates_landed

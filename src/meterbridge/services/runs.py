@@ -62,15 +62,15 @@ def store_plan(
     runs.add_items(
         session,
         (
-            PlanItem(
-                run_id=run_id,
-                position=position,
-                line_key=change.key,
-                kind=change.kind.value,
-                customer=change.customer,
-                payload=ChangeView.of(change, (actions or {}).get(change.key)).json_data(),
-                status=None,
-            )
+            {
+                "run_id": run_id,
+                "position": position,
+                "line_key": change.key,
+                "kind": change.kind.value,
+                "customer": change.customer,
+                "payload": ChangeView.of(change, (actions or {}).get(change.key)).json_data(),
+                "status": None,
+            }
             for position, change in enumerate(plan.changes)
         ),
     )

@@ -1,18 +1,25 @@
 """Applying a plan's writes to ConnectWise: company by company, each write through the journal.
 
-Companies run concurrently (within the client's rate limit and concurrency), a company's writes
-in order. Each write is intent -> write -> result in the journal; a write that fails fails its
-company with ConnectWise's reason and never stops the others. A POST whose answer was lost may
-have been applied: its intent stays open, and the next push verifies it before planning.
+Companies run concurrently, as many at once as the connection has calls in flight (a pool of
+that many workers takes the companies in order), a company's writes in order. Each write is
+intent -> write -> result in the journal, the intent committed just before its write: at any
+moment at most that many intents are open, however large the plan. The journal's database
+work runs on a thread of its own, one statement batch at a time, so the event loop keeps
+serving the requests in flight (and a web server's other requests) while it commits. A write
+that fails fails its company with ConnectWise's reason and never stops the others. A POST whose
+answer was lost may have been applied: its intent stays open, and the next push verifies it
+before planning.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import functools
+from collections import defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.errors import ConnectWiseError, TemporaryError
@@ -29,6 +36,7 @@ from meterbridge.services.views import jsonable
 from meterbridge.store.repos import runs
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 def _intent(change: Change, period: Period) -> tuple[str, dict[str, Any]]:
@@ -72,24 +80,39 @@ class _Writer:
     progress: Progress | None
     total: int
     applied: Applied
+    journal: ThreadPoolExecutor
     done: int = 0
+
+    async def _db(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Database work on the journal's thread, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.journal, functools.partial(work, *args, **kwargs))
 
     def _mark(self, position: int, status: str, error: str | None = None) -> None:
         """A plan item's status when no journal result carries it (skipped, or a write that may have landed)."""
         with self.ctx.db.session() as session:
             runs.mark_item(session, self.run_id, position, status, error)
 
+    def _mark_all(self, positions: list[int], status: str, error: str) -> None:
+        with self.ctx.db.session() as session:
+            for position in positions:
+                runs.mark_item(session, self.run_id, position, status, error)
+
     def _step(self, count: int = 1) -> None:
         self.done += count
         if self.progress is not None:
             self.progress(self.done, self.total)
 
+    async def worker(self, companies: deque[tuple[str, list[tuple[int, Change]]]]) -> None:
+        while companies:
+            customer, changes = companies.popleft()
+            await self.company(customer, changes)
+
     async def company(self, customer: str, changes: list[tuple[int, Change]]) -> None:
         if customer in self.resumed.unverifiable:
             reason = self.resumed.unverifiable[customer]
-            for position, change in changes:
+            for _, change in changes:
                 self.applied.fail(customer, change.key, reason)
-                self._mark(position, "skipped", reason)
+            await self._db(self._mark_all, [position for position, _ in changes], "skipped", reason)
             self._step(len(changes))
             return
         for position, change in changes:
@@ -98,19 +121,20 @@ class _Writer:
 
     async def _one(self, customer: str, position: int, change: Change) -> None:
         action, intent = _intent(change, self.period)
-        entry = write_intent(self.ctx, self.held, self.run_id, position, change.key, action, intent)
+        entry = await self._db(write_intent, self.ctx, self.held, self.run_id, position, change.key, action, intent)
         try:
             addition = await _write(self.cw, change)
         except ConnectWiseError as error:
             self.applied.fail(customer, change.key, f"{change.cw_product} ({change.kind.value}): {error}")
             if isinstance(error, TemporaryError) and error.maybe_applied:
-                self._mark(position, "failed", str(error))  # the intent stays open: the next push verifies it
+                await self._db(self._mark, position, "failed", str(error))  # the intent stays open: next push checks
             else:
                 failed = {"outcome": "failed", "error": str(error)}
-                write_result(self.ctx, self.held, entry, failed, item_status="failed")
+                await self._db(write_result, self.ctx, self.held, entry, failed, item_status="failed")
             return
         self.applied.land(customer, change.key)
-        write_result(
+        await self._db(
+            write_result,
             self.ctx,
             self.held,
             entry,
@@ -140,13 +164,16 @@ async def apply_writes(
             per_customer[change.customer].append((position, change))
     total = sum(len(v) for v in per_customer.values())
     applied = live.applied if live is not None else Applied()
-    writer = _Writer(ctx, cw, held, run_id, built.plan.period, resumed, progress, total, applied)
-    if progress is not None:
-        progress(0, total)
-    try:
-        async with asyncio.TaskGroup() as group:  # a lost lease cancels every company's task
-            for customer, changes in sorted(per_customer.items()):
-                group.create_task(writer.company(customer, changes))
-    except BaseExceptionGroup as errors:
-        raise errors.exceptions[0] from None
+    companies = deque(sorted(per_customer.items()))
+    workers = min(len(companies), cw.settings.max_concurrency)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meterbridge-journal") as journal:
+        writer = _Writer(ctx, cw, held, run_id, built.plan.period, resumed, progress, total, applied, journal)
+        if progress is not None:
+            progress(0, total)
+        try:
+            async with asyncio.TaskGroup() as group:  # a lost lease cancels every worker
+                for _ in range(workers):
+                    group.create_task(writer.worker(companies))
+        except BaseExceptionGroup as errors:
+            raise errors.exceptions[0] from None
     return writer.applied

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from meterbridge.store.models import JournalEntry, NotificationRow, PlanItem, Run
@@ -98,8 +98,20 @@ def newest_with_checksum(session: Session, tenant_id: int, period: str, checksum
     )
 
 
-def add_items(session: Session, items: Iterable[PlanItem]) -> None:
-    session.add_all(items)
+ITEM_BATCH = 2_000
+
+
+def add_items(session: Session, items: Iterable[dict[str, Any]]) -> None:
+    """A run's plan items (column values), inserted a batch at a time: no ORM object per item, and
+    memory bounded by the batch, however long the plan."""
+    batch: list[dict[str, Any]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == ITEM_BATCH:
+            session.execute(insert(PlanItem), batch)
+            batch = []
+    if batch:
+        session.execute(insert(PlanItem), batch)
 
 
 def items(session: Session, run_id: int, *, writes_only: bool = False) -> list[PlanItem]:
