@@ -22,7 +22,7 @@ from cwsim.admin import admin_router
 from cwsim.errors import BadRequest, NotFound, SimError, UnsupportedMediaType
 from cwsim.fields import format_datetime
 from cwsim.gate import Gate, media_type
-from cwsim.query import count, list_page, parse_fields, project
+from cwsim.query import count, list_page, narrowing, parse_fields, project
 from cwsim.resources import RESOURCES, Resource
 from cwsim.sim import Simulator
 
@@ -108,11 +108,24 @@ def _visible(sim: Simulator, records: Iterable[dict[str, Any]], request: Request
     return (r for r in records if r.get("_info", {}).get("dateEntered", "") <= cutoff)
 
 
+def _candidates(
+    sim: Simulator, resource: Resource, parent_id: int | None, request: Request
+) -> Iterable[dict[str, Any]]:
+    """The records a list's conditions may match, in id order: from an index when they pin a
+    whole-number field to some values, else all of them (the conditions are applied after)."""
+    records = sim.records.scope(resource, parent_id)
+    conditions = next((v for k, v in request.query_params.items() if k.lower() == "conditions"), None)
+    narrowed = narrowing(resource, conditions)
+    if narrowed is None:
+        return records
+    return sim.state.collection(resource.key).holding(*narrowed, parent_id)
+
+
 def _collection_handlers(resource: Resource) -> tuple[Handler, Handler, Handler]:
     async def list_records(request: Request) -> Response:
         sim = sim_of(request)
         parent_id = _parent(resource, request)
-        records = _visible(sim, sim.records.scope(resource, parent_id), request)
+        records = _visible(sim, _candidates(sim, resource, parent_id, request), request)
         forward_only = (
             request.headers.get("pagination-type", "").lower() == "forward-only"
             and resource.path not in sim.state.settings.forward_only_disabled
@@ -129,7 +142,7 @@ def _collection_handlers(resource: Resource) -> tuple[Handler, Handler, Handler]
         sim = sim_of(request)
         parent_id = _parent(resource, request)
         return cw_response(
-            request, {"count": count(resource, sim.records.scope(resource, parent_id), request.query_params)}
+            request, {"count": count(resource, _candidates(sim, resource, parent_id, request), request.query_params)}
         )
 
     async def create_record(request: Request) -> Response:

@@ -11,12 +11,22 @@ ConnectWise's own example (``...?pageSize=50&page=2>; rel="next"``); some client
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cwsim.conditions import ConditionsError, Predicate, compile_predicate, parse
+from cwsim.conditions import (
+    And,
+    Comparison,
+    ConditionsError,
+    Expression,
+    NumberValue,
+    Predicate,
+    compile_predicate,
+    parse,
+)
 from cwsim.errors import BadRequest
 from cwsim.resources import Resource
 
@@ -32,11 +42,37 @@ class ConditionsRejected(BadRequest):
     code = "InvalidObject"
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(conditions: str) -> Expression | None:
+    return parse(conditions)
+
+
 def predicate_for(resource: Resource, conditions: str | None) -> Predicate:
     try:
-        return compile_predicate(parse(conditions or ""), resource.lookup)
+        return compile_predicate(_parsed(conditions or ""), resource.lookup)
     except ConditionsError as error:
         raise ConditionsRejected(error.message) from None
+
+
+def narrowing(resource: Resource, conditions: str | None) -> tuple[tuple[str, ...], frozenset[int]] | None:
+    """A whole-number field the conditions require to be one of some values (``id in (...)``,
+    ``company/id = 7``, alone or and-ed with others): the record path and the values, so a list
+    reads those records from an index instead of testing every record. None when there is none."""
+    try:
+        expression = _parsed(conditions or "")
+    except ConditionsError:
+        return None  # the predicate names the error
+    terms = expression.items if isinstance(expression, And) else (expression,)
+    for term in terms:
+        if not isinstance(term, Comparison) or term.negated or term.operator not in ("=", "in"):
+            continue
+        values = term.value if isinstance(term.value, tuple) else (term.value,)
+        if not values or not all(isinstance(v, NumberValue) and v.value == v.value.to_integral_value() for v in values):
+            continue
+        found = resource.lookup(term.field.key)
+        if found is not None and found[1] == "integer":
+            return found[0], frozenset(int(v.value) for v in values if isinstance(v, NumberValue))
+    return None
 
 
 def parse_int(params: Mapping[str, str], name: str) -> int | None:

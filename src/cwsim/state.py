@@ -6,7 +6,7 @@ durable. All mutation happens on the server's event loop, one request at a time 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -102,6 +102,9 @@ class Collection:
     next_id: int = 1
     #: Case-folded identifier / name -> ids, so references and uniqueness checks do not scan.
     _by_text: dict[str, dict[str, set[int]]] = field(default_factory=lambda: {k: {} for k in INDEXED_FIELDS})
+    #: Record path -> (the version it was built at, whole-number value -> ids, ids holding anything else).
+    _by_number: dict[tuple[str, ...], tuple[int, dict[int, set[int]], set[int]]] = field(default_factory=dict)
+    version: int = 0  # changes with every put and remove: indexes built before are stale
 
     def allocate_id(self, wanted: int | None = None) -> int:
         if wanted is not None:
@@ -114,6 +117,7 @@ class Collection:
         return new_id
 
     def put(self, record: dict[str, Any], parent_id: int | None = None) -> None:
+        self.version += 1
         self._unindex(record["id"])
         self.by_id[record["id"]] = record
         for name, index in self._by_text.items():
@@ -123,6 +127,7 @@ class Collection:
             self.by_parent.setdefault(parent_id, {})[record["id"]] = record
 
     def remove(self, record_id: int, parent_id: int | None = None) -> None:
+        self.version += 1
         self._unindex(record_id)
         self.by_id.pop(record_id, None)
         if parent_id is not None:
@@ -142,6 +147,23 @@ class Collection:
         """Ids of the records whose ``name`` (identifier or name) equals ``value`` without case, in order."""
         return sorted(self._by_text[name].get(str(value).casefold(), ()))
 
+    def holding(self, path: tuple[str, ...], values: frozenset[int], parent_id: int | None) -> list[dict[str, Any]]:
+        """Records in id order (of one parent for a child resource) whose ``path`` holds one of
+        ``values``, and any whose ``path`` holds something that is not a whole number (a caller
+        still applies its full condition): a ``company/id in (...)`` list without a scan."""
+        records = self.by_id if parent_id is None else self.by_parent.get(parent_id, {})
+        if path == ("id",):
+            return [records[i] for i in sorted(values) if i in records]
+        built = self._by_number.get(path)
+        if built is None or built[0] != self.version:
+            built = (self.version, *_number_index(self.by_id.values(), path))
+            self._by_number[path] = built
+        _, index, others = built
+        ids = set(others)
+        for value in values:
+            ids.update(index.get(value, ()))
+        return [records[i] for i in sorted(ids) if i in records]
+
     def scope(self, parent_id: int | None) -> Iterator[dict[str, Any]]:
         """Records in id order, of one parent for a child resource."""
         records = self.by_id if parent_id is None else self.by_parent.get(parent_id, {})
@@ -150,6 +172,22 @@ class Collection:
 
     def __len__(self) -> int:
         return len(self.by_id)
+
+
+def _number_index(records: Iterable[dict[str, Any]], path: tuple[str, ...]) -> tuple[dict[int, set[int]], set[int]]:
+    index: dict[int, set[int]] = {}
+    others: set[int] = set()
+    for record in records:
+        value: Any = record
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            continue  # matches no number
+        if isinstance(value, int) and not isinstance(value, bool):
+            index.setdefault(value, set()).add(record["id"])
+        else:
+            others.add(record["id"])
+    return index, others
 
 
 class SimState:

@@ -204,3 +204,51 @@ def test_new_records_can_lag_behind_in_searches(cw: TestClient, admin: TestClien
     assert [c["id"] for c in cw.get("/company/companies", params={"conditions": "identifier = 'Fresh'"}).json()] == [
         created["id"]
     ]
+
+
+def _ids(cw: TestClient, path: str, conditions: str, **params: object) -> list[int]:
+    response = cw.get(path, params={"conditions": conditions, "pageSize": 1000, **params})
+    assert response.status_code == 200, response.text
+    return [row["id"] for row in response.json()]
+
+
+def test_lists_pinned_to_ids_answer_as_a_full_scan_does(cw: TestClient, hundred: Simulator) -> None:
+    """``id in (...)`` and ``company/id = n`` read an index; an ``or`` of the same terms scans every
+    record: both give the same records, in id order, also after a write changes what matches."""
+    wanted = "id in (117, 5, 7, 300, 5) and name like 'Company%'"
+    assert _ids(cw, "/company/companies", wanted) == [5, 7, 117]
+    assert _ids(cw, "/company/companies", wanted) == _ids(
+        cw, "/company/companies", "(id = 117 or id = 5 or id = 7 or id = 300) and name like 'Company%'"
+    )
+    assert cw.get("/company/companies/count", params={"conditions": "id in (1, 2, 999)"}).json() == {"count": 2}
+    forward = cw.get(
+        "/company/companies",
+        params={"conditions": "id in (3, 4, 5)", "pageSize": 2, "pageId": 3},
+        headers={"pagination-type": "forward-only"},
+    )
+    assert [row["id"] for row in forward.json()] == [4, 5]
+
+    created = cw.post("/company/companies", json={"identifier": "Late", "name": "Company late"}).json()
+    assert _ids(cw, "/company/companies", f"id in (5, {created['id']})") == [5, created["id"]]
+
+
+def test_child_lists_pinned_to_a_reference_follow_writes(cw: TestClient, basic: Simulator) -> None:
+    acme, initech = 1, 3
+    pinned = f"company/id in ({acme}, {initech})"
+    scanned = f"company/id = {acme} or company/id = {initech}"
+    before = _ids(cw, "/finance/agreements", pinned)
+    assert before == _ids(cw, "/finance/agreements", scanned)
+    assert len(before) == 3
+    assert _ids(cw, "/finance/agreements", f"company/id = {acme} and name = 'nothing'") == []
+
+    body = {
+        "name": "Second",
+        "type": {"name": "Managed"},
+        "company": {"id": acme},
+        "contact": {"id": 1},
+        "startDate": "2026-02-01T00:00:00Z",
+    }
+    created = cw.post("/finance/agreements", json=body)
+    assert created.status_code == 201, created.text
+    after = _ids(cw, "/finance/agreements", pinned)
+    assert after == _ids(cw, "/finance/agreements", scanned) == sorted([*before, created.json()["id"]])
