@@ -33,17 +33,31 @@ def write_intent(
 ) -> int:
     with ctx.db.session() as session:
         held.check(ctx, session)
-        return journal.add_intent(
-            session,
-            held.tenant_id,
-            run_id=run_id,
-            sequence=sequence,
-            line_key=line_key,
-            action=action,
-            intent=intent,
-            token=held.token,
-            at=ctx.clock(),
-        )
+        return add_intent(session, ctx, held, run_id, sequence, line_key, action, intent)
+
+
+def add_intent(
+    session: Session,
+    ctx: Context,
+    held: Held,
+    run_id: int,
+    sequence: int,
+    line_key: str,
+    action: str,
+    intent: dict[str, Any],
+) -> int:
+    """An intent, in the caller's transaction (which checks the lease's fence)."""
+    return journal.add_intent(
+        session,
+        held.tenant_id,
+        run_id=run_id,
+        sequence=sequence,
+        line_key=line_key,
+        action=action,
+        intent=intent,
+        token=held.token,
+        at=ctx.clock(),
+    )
 
 
 def remember(
@@ -88,6 +102,20 @@ def write_result(
     held: Held,
     entry_id: int,
     result: dict[str, Any],
+    **written: Any,
+) -> None:
+    """The result of an intent, in a transaction of its own; see ``add_result``."""
+    with ctx.db.session() as session:
+        held.check(ctx, session)
+        add_result(session, ctx, held, entry_id, result, **written)
+
+
+def add_result(
+    session: Session,
+    ctx: Context,
+    held: Held,
+    entry_id: int,
+    result: dict[str, Any],
     *,
     addition: Addition | None = None,
     line_key: str | None = None,
@@ -95,19 +123,17 @@ def write_result(
     item_status: str | None = None,
     period: str | None = None,
 ) -> None:
-    """The result of an intent; ``item_status`` also marks the run's plan item, in the same transaction."""
-    with ctx.db.session() as session:
-        held.check(ctx, session)
-        entry = journal.entry(session, entry_id)
-        assert entry is not None
-        entry.result = result
-        entry.completed_at = ctx.clock()
-        if item_status is not None:
-            landed = addition.id if addition is not None else None
-            runs.mark_item(session, entry.run_id, entry.sequence, item_status, result.get("error"), landed)
-        if addition is not None and line_key is not None and agreement_id is not None:
-            entry.addition_id = addition.id
-            remember(session, ctx, held.tenant_id, line_key, agreement_id, addition, adopted=False, period=period)
+    """The result of an intent, in the caller's transaction; ``item_status`` also marks the run's plan item."""
+    entry = journal.entry(session, entry_id)
+    assert entry is not None
+    entry.result = result
+    entry.completed_at = ctx.clock()
+    if item_status is not None:
+        landed = addition.id if addition is not None else None
+        runs.mark_item(session, entry.run_id, entry.sequence, item_status, result.get("error"), landed)
+    if addition is not None and line_key is not None and agreement_id is not None:
+        entry.addition_id = addition.id
+        remember(session, ctx, held.tenant_id, line_key, agreement_id, addition, adopted=False, period=period)
 
 
 def _same(actual: Any, wanted: Any) -> bool:

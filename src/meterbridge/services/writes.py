@@ -21,13 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
+
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.errors import ConnectWiseError, TemporaryError
 from meterbridge.connectwise.models import Addition
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import Change, ChangeKind
 from meterbridge.services.context import Context
-from meterbridge.services.journal import Resumed, write_intent, write_result
+from meterbridge.services.journal import Resumed, add_intent, add_result
 from meterbridge.services.lease import Held
 from meterbridge.services.live import LiveRun
 from meterbridge.services.planning import Built
@@ -69,6 +71,48 @@ async def _write(cw: ConnectWiseClient, change: Change) -> Addition:
     return await cw.update_addition(change.agreement_id, change.addition_id, fields)
 
 
+class _Journal:
+    """The workers' journal work, committed in groups: what the workers ask for while a commit is
+    under way goes into the next one, a single transaction that checks the lease's fence once.
+    Every intent is still committed before its write is sent (its worker waits for the commit),
+    but one commit carries up to as many intents and results as there are workers: the journal
+    keeps up with the writes instead of one disk sync each. The work runs on a thread of its own."""
+
+    def __init__(self, ctx: Context, held: Held, thread: ThreadPoolExecutor) -> None:
+        self.ctx, self.held, self.thread = ctx, held, thread
+        self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self._committing: asyncio.Task[None] | None = None
+        self.commits = 0
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, future))
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.create_task(self._commit_all())
+        return await future
+
+    async def _commit_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                results = await loop.run_in_executor(self.thread, self._commit, [work for work, _ in group])
+            except BaseException as error:  # handed to every worker waiting on it
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(group, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    def _commit(self, group: list[Callable[[Session], Any]]) -> list[Any]:
+        self.commits += 1
+        with self.ctx.db.session() as session:
+            self.held.check(self.ctx, session)
+            return [work(session) for work in group]
+
+
 @dataclass
 class _Writer:
     ctx: Context
@@ -80,22 +124,17 @@ class _Writer:
     progress: Progress | None
     total: int
     applied: Applied
-    journal: ThreadPoolExecutor
+    journal: _Journal
     done: int = 0
 
-    async def _db(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Database work on the journal's thread, off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.journal, functools.partial(work, *args, **kwargs))
+    def _mark(self, positions: list[int], status: str, error: str | None = None) -> Callable[[Session], None]:
+        """Plan items' status when no journal result carries it (skipped, or a write that may have landed)."""
 
-    def _mark(self, position: int, status: str, error: str | None = None) -> None:
-        """A plan item's status when no journal result carries it (skipped, or a write that may have landed)."""
-        with self.ctx.db.session() as session:
-            runs.mark_item(session, self.run_id, position, status, error)
-
-    def _mark_all(self, positions: list[int], status: str, error: str) -> None:
-        with self.ctx.db.session() as session:
+        def work(session: Session) -> None:
             for position in positions:
                 runs.mark_item(session, self.run_id, position, status, error)
+
+        return work
 
     def _step(self, count: int = 1) -> None:
         self.done += count
@@ -112,7 +151,7 @@ class _Writer:
             reason = self.resumed.unverifiable[customer]
             for _, change in changes:
                 self.applied.fail(customer, change.key, reason)
-            await self._db(self._mark_all, [position for position, _ in changes], "skipped", reason)
+            await self.journal.run(self._mark([position for position, _ in changes], "skipped", reason))
             self._step(len(changes))
             return
         for position, change in changes:
@@ -121,29 +160,47 @@ class _Writer:
 
     async def _one(self, customer: str, position: int, change: Change) -> None:
         action, intent = _intent(change, self.period)
-        entry = await self._db(write_intent, self.ctx, self.held, self.run_id, position, change.key, action, intent)
+        ctx, held = self.ctx, self.held
+        entry = await self.journal.run(
+            functools.partial(
+                add_intent,
+                ctx=ctx,
+                held=held,
+                run_id=self.run_id,
+                sequence=position,
+                line_key=change.key,
+                action=action,
+                intent=intent,
+            )
+        )
         try:
             addition = await _write(self.cw, change)
         except ConnectWiseError as error:
             self.applied.fail(customer, change.key, f"{change.cw_product} ({change.kind.value}): {error}")
             if isinstance(error, TemporaryError) and error.maybe_applied:
-                await self._db(self._mark, position, "failed", str(error))  # the intent stays open: next push checks
+                await self.journal.run(self._mark([position], "failed", str(error)))  # the intent stays open
             else:
                 failed = {"outcome": "failed", "error": str(error)}
-                await self._db(write_result, self.ctx, self.held, entry, failed, item_status="failed")
+                await self.journal.run(
+                    functools.partial(
+                        add_result, ctx=ctx, held=held, entry_id=entry, result=failed, item_status="failed"
+                    )
+                )
             return
         self.applied.land(customer, change.key)
-        await self._db(
-            write_result,
-            self.ctx,
-            self.held,
-            entry,
-            {"outcome": "done", "addition_id": addition.id},
-            addition=addition,
-            line_key=change.key,
-            agreement_id=change.agreement_id,
-            item_status="done",
-            period=str(self.period) if change.kind is not ChangeKind.CANCEL else None,
+        await self.journal.run(
+            functools.partial(
+                add_result,
+                ctx=ctx,
+                held=held,
+                entry_id=entry,
+                result={"outcome": "done", "addition_id": addition.id},
+                addition=addition,
+                line_key=change.key,
+                agreement_id=change.agreement_id,
+                item_status="done",
+                period=str(self.period) if change.kind is not ChangeKind.CANCEL else None,
+            )
         )
 
 
@@ -166,7 +223,8 @@ async def apply_writes(
     applied = live.applied if live is not None else Applied()
     companies = deque(sorted(per_customer.items()))
     workers = min(len(companies), cw.settings.max_concurrency)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meterbridge-journal") as journal:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meterbridge-journal") as thread:
+        journal = _Journal(ctx, held, thread)
         writer = _Writer(ctx, cw, held, run_id, built.plan.period, resumed, progress, total, applied, journal)
         if progress is not None:
             progress(0, total)
