@@ -26,6 +26,7 @@ from meterbridge.domain.units import Unit
 from meterbridge.domain.usage import Aggregate, UsageSample, aggregate
 from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE, domain_configuration
 from meterbridge.services.configurations import overlaps
+from meterbridge.services.phases import Phases
 from meterbridge.services.prices import domain_price
 from meterbridge.services.products import domain_product
 from meterbridge.services.scope import TenantScope
@@ -90,8 +91,17 @@ class Inputs:
     overlaps: dict[str, list[str]] = field(default_factory=dict)  # customer -> "product: config, config" billed twice
 
 
-def load_inputs(session: Session, scope: TenantScope, period: Period, *, only: frozenset[str] | None = None) -> Inputs:
-    """Everything a period's plan needs from the store, in one transaction."""
+def load_inputs(
+    session: Session,
+    scope: TenantScope,
+    period: Period,
+    *,
+    only: frozenset[str] | None = None,
+    phases: Phases | None = None,
+) -> Inputs:
+    """Everything a period's plan needs from the store, in one transaction (``phases``: the
+    pricing's time, apart from the reading's)."""
+    phases = phases or Phases(scope.ctx.monotonic)
     tenant_id = scope.id
     known = _customers(session, tenant_id, only)
     product_rows = catalog.products(session, tenant_id)
@@ -103,7 +113,8 @@ def load_inputs(session: Session, scope: TenantScope, period: Period, *, only: f
     inputs.pushed_at = runs.first_write_of(session, tenant_id, str(period))
     start, end = period.start(scope.zone), period.end(scope.zone)
     samples = _samples(session, inputs, by_id, product_keys, start, end)
-    _lines(session, inputs, by_id, samples, prices, overrides, start, end)
+    with phases.timing("price"):
+        _lines(session, inputs, by_id, samples, prices, overrides, start, end)
     for (customer_key, product_key), items in samples.items():
         if (customer_key, product_key) not in inputs.usage:  # usage no configuration bills (the leak report)
             product = products[product_key]

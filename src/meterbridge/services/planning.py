@@ -31,6 +31,7 @@ from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Resoluti
 from meterbridge.domain.safety import Safety, judge
 from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE
 from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, load_inputs
+from meterbridge.services.phases import Phases
 from meterbridge.services.scope import TenantScope
 
 
@@ -49,6 +50,7 @@ class Built:
     catalog_problems: dict[str, str] = field(default_factory=dict)  # identifier (casefolded) -> reason
     #: line key -> (the use case that fixes what blocks it, its parameters): front-ends show their way to it
     actions: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    phases: Phases | None = None  # where the run's time went, phase by phase
 
     def addition(self, addition_id: int) -> tuple[int, Addition]:
         """(the agreement it was read under, the addition)."""
@@ -190,8 +192,12 @@ async def build_plan(
     only: frozenset[str] | None = None,
     provisional: bool = False,
 ) -> Built:
+    phases = Phases(scope.ctx.monotonic)
+    started = phases.clock()
     with scope.ctx.db.session() as session:
-        inputs = load_inputs(session, scope, period, only=only)
+        inputs = load_inputs(session, scope, period, only=only, phases=phases)
+    phases.add("read database", phases.clock() - started - phases.seconds.get("price", 0.0))
+    reading = phases.clock()
     in_scope = frozenset(c.external_id for c in inputs.customers.values() if c.push_enabled)
     company_ids = {c.cw_company_id for c in inputs.customers.values() if c.external_id in in_scope and c.cw_company_id}
     agreements = await cw.agreements_of_companies(company_ids)
@@ -202,7 +208,9 @@ async def build_plan(
     by_id = {a.id: a for a in agreements if a.id is not None}
     products = {configured.line.cw_product for configured in inputs.lines}
     catalog = await read_catalog(cw, products) if products else {}
+    phases.add("read ConnectWise", phases.clock() - reading)
 
+    planning = phases.clock()
     rules = _Rules()
     chosen: dict[str, Agreement | str] = {}  # line key -> agreement or the reason there is none
     outcomes: dict[str, str] = {}
@@ -216,9 +224,12 @@ async def build_plan(
         if LineKey.parse(identity.line_key).customer in in_scope
     }
     wanted = {a.id for a in chosen.values() if isinstance(a, Agreement) and a.id is not None} | owned_agreements
-    additions, failed = await read_additions(cw, wanted)
+    phases.add("plan", phases.clock() - planning)
+    with phases.timing("read ConnectWise"):
+        additions, failed = await read_additions(cw, wanted)
 
-    built = Built(inputs, None, None, in_scope, by_id, additions, outcomes=outcomes, catalog=catalog)  # type: ignore[arg-type]
+    planning = phases.clock()
+    built = Built(inputs, None, None, in_scope, by_id, additions, outcomes=outcomes, catalog=catalog, phases=phases)  # type: ignore[arg-type]
     owned_keys = {identity.line_key for identity in inputs.identities.values()}
     targets = []
     for configured in inputs.lines:
@@ -265,6 +276,7 @@ async def build_plan(
     )
     built.safety = judge(built.plan, settings.thresholds())
     built.actions = _actions(built, period)
+    phases.add("plan", phases.clock() - planning)
     return built
 
 
