@@ -1,0 +1,275 @@
+"""Scale bench: preview and push a month for 1,000, 10,000 and 100,000 customers x 3 products against cwsim.
+
+Each size runs in a process of its own (its peak RSS is its own) against a fresh cwsim in a
+subprocess, no latency, cwsim's rate limit off and the tenant's at 1,000,000 a minute with 16
+calls in flight: what is measured is meterbridge, not a politeness limit. Per customer: one
+company, contact and backup agreement in cwsim; storage (GB), server and workstation licenses,
+one configuration each, a sample each, on SQLite. Set-up (usage imported through the ingest
+pipeline, configurations inserted as copies of one saved through the service, companies
+imported and linked) is timed apart and not part of the figures.
+
+Printed per size: preview and push wall time; ConnectWise calls and the floor (the chunked
+agreement and catalog lists + one additions read per agreement + one write per create), calls
+over the floor (goal <= 1.01); the process's peak RSS after the preview and after the push
+(goal under 600 MB at 100,000, growing less than linearly); the time split by phase (read
+database, price, read ConnectWise, plan, store, write). The ratio line compares each size with
+the first (sizes x, time x, memory x): flat memory shows as a memory ratio far below the size one.
+Run: ``.venv/bin/python bench/scale_bench.py [--sizes 1000,10000,100000]`` (100,000 takes minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import insert, select
+
+from cwsim_process import cwsim_server
+from meterbridge.services import companies, configurations, connections, prices, products, push, rules, tenants, usage
+from meterbridge.services.actors import Actor
+from meterbridge.services.context import Context
+from meterbridge.store.database import Database
+from meterbridge.store.models import BillingConfigurationRow, Customer
+from meterbridge.store.secrets import SecretBox
+
+ACTOR = Actor.user("bench")
+PERIOD = "2026-10"
+PRODUCTS = {  # key -> (kind, unit, ConnectWise product, unit price)
+    "storage": ("storage", "GB", "BACKUP-GB", "0.10"),
+    "server": ("license", "count", "BACKUP-SERVER", "45"),
+    "workstation": ("license", "count", "BACKUP-WS", "12"),
+}
+PHASES = ("read database", "price", "read ConnectWise", "plan", "store", "write")
+
+
+def scenario(n: int) -> dict[str, Any]:
+    ids = range(1, n + 1)
+    return {
+        "companies": [{"id": i, "identifier": f"C{i:06d}", "name": f"Company {i:06d}"} for i in ids],
+        "contacts": [{"id": i, "firstName": "Pat", "company": {"id": i}} for i in ids],
+        "agreementTypes": [{"name": "Backup Services"}],
+        "catalog": [
+            {
+                "identifier": cw_product,
+                "description": key,
+                "customerDescription": key,
+                "subcategory": {"name": "Backup"},
+                "type": {"name": "Service"},
+                "productClass": "Service",
+                "price": float(price),
+            }
+            for key, (_, _, cw_product, price) in PRODUCTS.items()
+        ],
+        "agreements": [
+            {
+                "id": i,
+                "name": f"Backup - {i}",
+                "type": {"name": "Backup Services"},
+                "company": {"id": i},
+                "contact": {"id": i},
+                "startDate": "2025-01-01T00:00:00Z",
+                "billStartDate": "2025-01-01T00:00:00Z",
+            }
+            for i in ids
+        ],
+    }
+
+
+def quantity(product: str, i: int) -> Decimal:
+    return Decimal(100 + i % 900) + Decimal("0.5") if product == "storage" else Decimal(1 + i % 7)
+
+
+def set_up(ctx: Context, base: str, n: int) -> None:
+    t = tenants.DEFAULT_TENANT
+    tenants.init_tenant(ctx, t, actor=ACTOR)
+    tenants.update_settings(ctx, t, {"rate_limit_per_minute": 1_000_000, "max_concurrency": 16}, actor=ACTOR)
+    connections.set_connection(
+        ctx, t, site=base, company_id="sim", public_key="simpub", private_key="simpriv", client_id="bench", actor=ACTOR
+    )
+    for key, (kind, unit, cw_product, price) in PRODUCTS.items():
+        basis = "max" if kind == "storage" else "last"
+        products.save_product(ctx, t, key, kind=kind, unit=unit, basis=basis, cw_product=cw_product, actor=ACTOR)
+        prices.set_price(ctx, t, key, unit_price=price, actor=ACTOR)
+    rules.save_rule(ctx, t, "default-agreement", 'type/name = "Backup Services"', actor=ACTOR)
+    at = usage.parse_time("at", "2026-10-20T00:00:00Z")
+    samples = [
+        usage.Sample(f"C{i:06d}", key, at, quantity(key, i), PRODUCTS[key][1], customer_name=f"Company {i:06d}")
+        for i in range(1, n + 1)
+        for key in PRODUCTS
+    ]
+    usage.store_samples(ctx, t, samples, source="bench", actor=ACTOR)
+    first = "C000001"
+    for key in PRODUCTS:
+        configurations.save_configuration(ctx, t, first, f"{first}-{key}", {"products": [key]}, actor=ACTOR)
+    with ctx.db.session() as session:
+        rows = session.execute(select(Customer.id, Customer.external_id, Customer.tenant_id)).all()
+        saved = {r.key.removeprefix(f"{first}-"): r for r in session.scalars(select(BillingConfigurationRow))}
+        copies = [
+            {
+                "tenant_id": tenant_id,
+                "customer_id": customer_id,
+                "key": f"{external}-{key}",
+                "options": saved[key].options,
+                "enabled": True,
+            }
+            for customer_id, external, tenant_id in rows
+            if external != first
+            for key in PRODUCTS
+        ]
+        for start in range(0, len(copies), 5_000):
+            session.execute(insert(BillingConfigurationRow), copies[start : start + 5_000])
+    asyncio.run(companies.import_companies(ctx, t, actor=ACTOR))
+    linked = companies.link_customers(ctx, t, actor=ACTOR)
+    assert len(linked.linked) == n, (len(linked.linked), n)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def floor_of(calls: dict[str, Any], writes: int, agreements: int) -> int:
+    endpoints = calls["endpoints"]
+    lists = sum(endpoints.get(e, {}).get("calls", 0) for e in ("GET finance/agreements", "GET procurement/catalog"))
+    return lists + agreements + writes
+
+
+def prepare(n: int, workdir: Path) -> dict[str, Any]:
+    """The scenario file and the database set up for ``n`` customers, in ``workdir``."""
+    path = workdir / "scenario.json"
+    path.write_text(json.dumps(scenario(n)))
+    with cwsim_server(path, "--rate-limit", "0", timeout=600) as (base, _health):
+        db = Database(f"sqlite:///{workdir / 'bench.db'}")
+        db.upgrade()
+        (workdir / "key").write_bytes(Fernet.generate_key())
+        ctx = Context(db=db, box=SecretBox((workdir / "key").read_bytes()), clock=lambda: datetime.now(UTC))
+        started = time.perf_counter()
+        set_up(ctx, base, n)
+        seconds = time.perf_counter() - started
+        db.dispose()
+    return {"setup_seconds": seconds, "rss_setup": peak_rss_mib()}
+
+
+def measure(n: int, workdir: Path) -> dict[str, Any]:
+    """Preview then push the month set up in ``workdir``, against a cwsim serving the same scenario
+    (a process of its own, so its peak RSS is the preview's and the push's alone)."""
+    with cwsim_server(workdir / "scenario.json", "--rate-limit", "0", timeout=600) as (base, _health):
+        db = Database(f"sqlite:///{workdir / 'bench.db'}")
+        ctx = Context(db=db, box=SecretBox((workdir / "key").read_bytes()), clock=lambda: datetime.now(UTC))
+        connections.set_connection(
+            ctx, "default", site=base, company_id="sim", public_key="simpub", private_key="simpriv",
+            client_id="bench", actor=ACTOR,
+        )  # fmt: skip
+        rss_start = peak_rss_mib()
+        started = time.perf_counter()
+        preview = asyncio.run(push.preview(ctx, "default", PERIOD, actor=ACTOR))
+        preview_seconds = time.perf_counter() - started
+        rss_preview = peak_rss_mib()
+        assert preview.counts["create"] == 3 * n, preview.counts
+        preview_phases = dict(preview.built.phases.seconds) if preview.built.phases else {}
+        preview_calls = preview.calls
+        preview_floor = floor_of(_calls(ctx, preview.run), 0, n)
+        del preview
+
+        started = time.perf_counter()
+        pushed = asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
+        push_seconds = time.perf_counter() - started
+        rss_push = peak_rss_mib()
+        assert pushed.status == "done", pushed.summary()
+        assert pushed.counts["create"] == 3 * n
+        push_phases = dict(pushed.built.phases.seconds) if pushed.built.phases else {}
+        push_calls = pushed.calls
+        push_floor = floor_of(_calls(ctx, pushed.run), 3 * n, n)
+        db.dispose()
+    return {
+        "customers": n,
+        "lines": 3 * n,
+        "rss_start": rss_start,
+        "preview": {"seconds": preview_seconds, "calls": preview_calls, "floor": preview_floor, "rss": rss_preview},
+        "push": {"seconds": push_seconds, "calls": push_calls, "floor": push_floor, "rss": rss_push},
+        "preview_phases": preview_phases,
+        "push_phases": push_phases,
+    }
+
+
+def _child(*args: str) -> dict[str, Any]:
+    child = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{child.stderr[-4000:]}")
+    figures: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def one(n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = _child("--prepare", str(n), tmp)
+        return {**_child("--measure", str(n), tmp), **prepared}
+
+
+def _calls(ctx: Context, run_id: int) -> dict[str, Any]:
+    from meterbridge.services import runs
+
+    return runs.show_run_head(ctx, "default", run_id).calls
+
+
+def _phases(phases: dict[str, float]) -> str:
+    return ", ".join(f"{name} {phases[name]:.1f} s" for name in PHASES if name in phases)
+
+
+def report(figures: dict[str, Any]) -> None:
+    n = figures["customers"]
+    print(
+        f"{n:>7} customers x 3 products = {figures['lines']} lines (set-up {figures['setup_seconds']:.1f} s, "
+        f"in a process of its own; the measuring process starts at {figures['rss_start']:.1f} MiB)"
+    )
+    for kind in ("preview", "push"):
+        f = figures[kind]
+        print(
+            f"  {kind:<8} {f['seconds']:8.1f} s  {figures['lines'] / f['seconds']:8.0f} lines/s  "
+            f"calls {f['calls']:>7} / floor {f['floor']:>7} = {f['calls'] / f['floor']:.3f}  "
+            f"peak RSS {f['rss']:7.1f} MiB"
+        )
+        print(f"           phases: {_phases(figures[f'{kind}_phases'])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="customer counts, comma-separated")
+    parser.add_argument("--prepare", nargs=2, help=argparse.SUPPRESS)  # child processes: N DIR, JSON out
+    parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.prepare or args.measure:
+        n, workdir = args.prepare or args.measure
+        work = prepare if args.prepare else measure
+        print(json.dumps(work(int(n), Path(workdir))))
+        return
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    results = []
+    for n in sizes:
+        figures = one(n)
+        results.append(figures)
+        report(figures)
+    first = results[0]
+    for figures in results[1:]:
+        size = figures["customers"] / first["customers"]
+        for kind in ("preview", "push"):
+            time_ratio = figures[kind]["seconds"] / first[kind]["seconds"]
+            memory_ratio = figures[kind]["rss"] / first[kind]["rss"]
+            print(
+                f"ratio {figures['customers']} to {first['customers']} customers, {kind}: size x{size:.0f}, "
+                f"time x{time_ratio:.1f}, peak RSS x{memory_ratio:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
