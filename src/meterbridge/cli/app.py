@@ -1,4 +1,7 @@
-"""The root of the command line: global options, and the state every command gets."""
+"""The root of the command line: global options, and the state every command gets.
+
+Kept light: the settings, the renderer and the services behind them are imported when a
+command runs, not when ``--help`` lists the commands (``commands.LazyGroup``)."""
 
 from __future__ import annotations
 
@@ -6,17 +9,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 
-from meterbridge.cli.render import Injected, State
-from meterbridge.settings import Settings
+from meterbridge.cli.commands import LazyGroup
 
 app = typer.Typer(
     name="meterbridge",
     help="meterbridge: backup usage -> explained, never-twice billing in ConnectWise Manage.",
     no_args_is_help=True,
     add_completion=False,
+    cls=LazyGroup,
 )
 
 
@@ -27,6 +28,12 @@ def main(
     tenant: Annotated[str | None, typer.Option(help="Tenant key (default: MBRIDGE_TENANT or 'default').")] = None,
     home: Annotated[Path | None, typer.Option(help="Data directory (default: MBRIDGE_HOME or ./.meterbridge).")] = None,
 ) -> None:
+    from pydantic import ValidationError
+    from rich.console import Console
+
+    from meterbridge.cli.render import Injected, State
+    from meterbridge.settings import Settings
+
     try:
         settings = Settings()
     except ValidationError as error:
