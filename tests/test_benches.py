@@ -18,6 +18,7 @@ TINY = {
     "ingest_bench.py": ["--rows", "2000"],
     "plan_bench.py": ["--customers", "50"],
     "push_bench.py": ["--customers", "10", "--latency-ms", "0", "--rate-limit", "100000"],
+    "scale_bench.py": ["--sizes", "20,40"],
     "workers_bench.py": ["--tenants", "2", "--customers", "1", "--latency-ms", "0", "--workers", "1", "2"],
 }
 
