@@ -14,7 +14,6 @@ refused, the current month is a provisional bill of the usage so far.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +31,7 @@ from meterbridge.domain.safety import Safety, judge
 from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE
 from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, load_inputs
 from meterbridge.services.phases import Phases
+from meterbridge.services.pool import run_workers
 from meterbridge.services.scope import TenantScope
 
 
@@ -169,19 +169,24 @@ class _Rules:
 async def read_additions(
     cw: ConnectWiseClient, agreement_ids: set[int]
 ) -> tuple[dict[int, list[Addition]], dict[int, str]]:
-    """Additions per agreement, concurrently; a ConnectWise error fails only its agreement (id -> reason)."""
-    ids = sorted(agreement_ids)
-    results = await asyncio.gather(*(cw.additions(i) for i in ids), return_exceptions=True)
+    """Additions per agreement, concurrently; a ConnectWise error fails only its agreement (id -> reason).
+
+    As many reads are under way as the connection has calls in flight, by a pool of that many
+    readers taking the agreements in order: a task per agreement (100,000 of them waiting on the
+    client's limit) would hold memory in proportion to the tenant."""
+    ids = iter(sorted(agreement_ids))
     additions: dict[int, list[Addition]] = {}
     failures: dict[int, str] = {}
-    for agreement_id, result in zip(ids, results, strict=True):
-        if isinstance(result, ConnectWiseError):
-            failures[agreement_id] = str(result)
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            additions[agreement_id] = result
-    return additions, failures
+
+    async def reader() -> None:
+        for agreement_id in ids:
+            try:
+                additions[agreement_id] = await cw.additions(agreement_id)
+            except ConnectWiseError as error:
+                failures[agreement_id] = str(error)
+
+    await run_workers(min(len(agreement_ids), cw.settings.max_concurrency), reader)
+    return dict(sorted(additions.items())), failures
 
 
 async def build_plan(

@@ -33,6 +33,7 @@ from meterbridge.services.journal import Resumed, add_intent, add_result
 from meterbridge.services.lease import Held
 from meterbridge.services.live import LiveRun
 from meterbridge.services.planning import Built
+from meterbridge.services.pool import run_workers
 from meterbridge.services.results import Applied
 from meterbridge.services.views import jsonable
 from meterbridge.store.repos import runs
@@ -228,10 +229,5 @@ async def apply_writes(
         writer = _Writer(ctx, cw, held, run_id, built.plan.period, resumed, progress, total, applied, journal)
         if progress is not None:
             progress(0, total)
-        try:
-            async with asyncio.TaskGroup() as group:  # a lost lease cancels every worker
-                for _ in range(workers):
-                    group.create_task(writer.worker(companies))
-        except BaseExceptionGroup as errors:
-            raise errors.exceptions[0] from None
+        await run_workers(workers, lambda: writer.worker(companies))  # a lost lease stops every worker
     return writer.applied
