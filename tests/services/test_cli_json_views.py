@@ -18,12 +18,15 @@ from tests.support.contract import ContractLog
 from tests.support.server import serve
 
 from meterbridge.cli import app
+from meterbridge.cli.commands import load_all
 from vendorsim.app import create_app as create_vendor
 from vendorsim.sim import VendorSim, generate
 
 
 def commands(group: typer.Typer, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    """Every command of the CLI, by its words, with its callback."""
+    """Every command of the CLI, by its words, with its callback (every command module loaded first:
+    the CLI imports a module only when one of its commands runs)."""
+    load_all()
     found: dict[tuple[str, ...], Any] = {}
     for command in group.registered_commands:
         assert command.callback is not None

@@ -80,6 +80,12 @@ COMMANDS: dict[str, Entry] = {
 }
 
 
+def load_all() -> None:
+    """Import every command's module (what walks the whole command tree needs, e.g. its tests)."""
+    for entry in COMMANDS.values():
+        importlib.import_module(entry.module)
+
+
 class LazyGroup(TyperGroup):
     """The root group: lists the table, imports a command's module the first time it is wanted."""
 
