@@ -114,8 +114,7 @@ def _candidates(
     """The records a list's conditions may match, in id order: from an index when they pin a
     whole-number field to some values, else all of them (the conditions are applied after)."""
     records = sim.records.scope(resource, parent_id)
-    conditions = next((v for k, v in request.query_params.items() if k.lower() == "conditions"), None)
-    narrowed = narrowing(resource, conditions)
+    narrowed = narrowing(resource, request.query_params)
     if narrowed is None:
         return records
     return sim.state.collection(resource.key).holding(*narrowed, parent_id)

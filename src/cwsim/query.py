@@ -54,12 +54,12 @@ def predicate_for(resource: Resource, conditions: str | None) -> Predicate:
         raise ConditionsRejected(error.message) from None
 
 
-def narrowing(resource: Resource, conditions: str | None) -> tuple[tuple[str, ...], frozenset[int]] | None:
-    """A whole-number field the conditions require to be one of some values (``id in (...)``,
+def narrowing(resource: Resource, params: Mapping[str, str]) -> tuple[tuple[str, ...], frozenset[int]] | None:
+    """A whole-number field the request's conditions require to be one of some values (``id in (...)``,
     ``company/id = 7``, alone or and-ed with others): the record path and the values, so a list
     reads those records from an index instead of testing every record. None when there is none."""
     try:
-        expression = _parsed(conditions or "")
+        expression = _parsed(_param(params, "conditions") or "")
     except ConditionsError:
         return None  # the predicate names the error
     terms = expression.items if isinstance(expression, And) else (expression,)

@@ -99,8 +99,8 @@ def load_inputs(
     only: frozenset[str] | None = None,
     phases: Phases | None = None,
 ) -> Inputs:
-    """Everything a period's plan needs from the store, in one transaction (``phases``: the
-    pricing's time, apart from the reading's)."""
+    """Everything a period's plan needs from the store, in one transaction (``phases``: where the
+    pricing's time is counted)."""
     phases = phases or Phases(scope.ctx.monotonic)
     tenant_id = scope.id
     known = _customers(session, tenant_id, only)

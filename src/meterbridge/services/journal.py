@@ -28,14 +28,6 @@ from meterbridge.store.models import JournalEntry
 from meterbridge.store.repos import journal, runs
 
 
-def write_intent(
-    ctx: Context, held: Held, run_id: int, sequence: int, line_key: str, action: str, intent: dict[str, Any]
-) -> int:
-    with ctx.db.session() as session:
-        held.check(ctx, session)
-        return add_intent(session, ctx, held, run_id, sequence, line_key, action, intent)
-
-
 def add_intent(
     session: Session,
     ctx: Context,

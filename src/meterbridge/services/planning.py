@@ -50,7 +50,7 @@ class Built:
     catalog_problems: dict[str, str] = field(default_factory=dict)  # identifier (casefolded) -> reason
     #: line key -> (the use case that fixes what blocks it, its parameters): front-ends show their way to it
     actions: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
-    phases: Phases | None = None  # where the run's time went, phase by phase
+    phases: Phases = field(default_factory=Phases)  # where the run's time went, phase by phase
 
     def addition(self, addition_id: int) -> tuple[int, Addition]:
         """(the agreement it was read under, the addition)."""
@@ -198,10 +198,8 @@ async def build_plan(
     provisional: bool = False,
 ) -> Built:
     phases = Phases(scope.ctx.monotonic)
-    started = phases.clock()
-    with scope.ctx.db.session() as session:
-        inputs = load_inputs(session, scope, period, only=only, phases=phases)
-    phases.add("read database", phases.clock() - started - phases.seconds.get("price", 0.0))
+    with phases.timing("read database"), scope.ctx.db.session() as session:
+        inputs = load_inputs(session, scope, period, only=only, phases=phases)  # its pricing timed apart
     reading = phases.clock()
     in_scope = frozenset(c.external_id for c in inputs.customers.values() if c.push_enabled)
     company_ids = {c.cw_company_id for c in inputs.customers.values() if c.external_id in in_scope and c.cw_company_id}

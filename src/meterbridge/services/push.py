@@ -112,7 +112,6 @@ def _outcome(
 
 def _store(ctx: Context, run_id: int, built: Built) -> None:
     """The run's plan items (on a thread: a large plan's insert does not hold up the event loop)."""
-    assert built.phases is not None
     with built.phases.timing("store"), ctx.db.session() as session:
         store_plan(session, run_id, built.plan, built.actions)
 
@@ -263,7 +262,6 @@ class PushRun:
             held = _outcome(self.run_id, RunKind.PUSH, RunStatus.HELD, built, self.cw, **extra)
             return self._finish(RunStatus.HELD, built, held)
         self._adopt(built)
-        assert built.phases is not None
         with built.phases.timing("write"):
             applied = await apply_writes(
                 self.ctx, self.cw, self.held, self.run_id, built, resumed, self._progress, self.live

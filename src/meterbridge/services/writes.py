@@ -83,7 +83,6 @@ class _Journal:
         self.ctx, self.held, self.thread = ctx, held, thread
         self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
         self._committing: asyncio.Task[None] | None = None
-        self.commits = 0
 
     async def run(self, work: Callable[[Session], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -108,7 +107,6 @@ class _Journal:
                     future.set_result(result)
 
     def _commit(self, group: list[Callable[[Session], Any]]) -> list[Any]:
-        self.commits += 1
         with self.ctx.db.session() as session:
             self.held.check(self.ctx, session)
             return [work(session) for work in group]
