@@ -19,6 +19,7 @@ from tests.support.server import serve
 
 from meterbridge.cli import app
 from meterbridge.cli.commands import load_all
+from meterbridge.cli.render import emitted
 from vendorsim.app import create_app as create_vendor
 from vendorsim.sim import VendorSim, generate
 
@@ -44,7 +45,7 @@ def cli(database_url: str, contract_log: ContractLog, tmp_path: Path) -> Iterato
 
 
 def schema_of(callback: Any) -> dict[str, Any]:
-    return TypeAdapter(callback.emits).json_schema(mode="serialization")
+    return TypeAdapter(emitted(callback)).json_schema(mode="serialization")
 
 
 def test_every_command_declares_the_view_it_prints() -> None:
@@ -162,7 +163,7 @@ def test_every_commands_json_validates_against_its_views_schema(cli: Cli, vendor
         except jsonschema.ValidationError as error:
             pytest.fail(f"meterbridge --json {' '.join(args)}: {error.message} at {list(error.absolute_path)}")
         seen.add(command)
-    served = {words for words, callback in every.items() if callback.emits is None}
+    served = {words for words, callback in every.items() if emitted(callback) is None}
     # the long-running processes print no JSON (tests/web and tests/jobs run them)
     assert served == {("serve",), ("worker",)}, "only the server and the worker print no JSON"
     assert set(every) - seen - served == set(), "every command is tried"

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import guarded, make_table, state
-from meterbridge.services import accounts
-from meterbridge.services.views import MemberView, TokenCreated, TokenView
+
+if TYPE_CHECKING:
+    from meterbridge.services import accounts
+else:  # loaded when the command runs, not for its --help
+    accounts = lazy("meterbridge.services.accounts")
 
 users_app = typer.Typer(help="Users who sign in to the console, and their role in the tenant.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
 
 @users_app.command("add")
-@guarded(MemberView)
+@guarded("MemberView")
 def users_add(
     ctx: typer.Context,
     username: str,
@@ -36,7 +40,7 @@ def users_add(
 
 
 @users_app.command("list")
-@guarded(list[MemberView])
+@guarded("list[MemberView]")
 def users_list(ctx: typer.Context) -> None:
     """The tenant's members and their roles."""
     st = state(ctx)
@@ -52,7 +56,7 @@ def users_list(ctx: typer.Context) -> None:
 
 
 @users_app.command("remove")
-@guarded(MemberView)
+@guarded("MemberView")
 def users_remove(ctx: typer.Context, username: str) -> None:
     """Take a user's role in the tenant away (the user keeps their other tenants)."""
     st = state(ctx)
@@ -65,7 +69,7 @@ app.add_typer(tokens_app, name="tokens")
 
 
 @tokens_app.command("create")
-@guarded(TokenCreated)
+@guarded("TokenCreated")
 def tokens_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="What uses it, e.g. billing-script.")],
@@ -83,7 +87,7 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-@guarded(list[TokenView])
+@guarded("list[TokenView]")
 def tokens_list(ctx: typer.Context) -> None:
     """The tenant's tokens: role, who made them, last used, revoked (never their values)."""
     st = state(ctx)
@@ -107,7 +111,7 @@ def tokens_list(ctx: typer.Context) -> None:
 
 
 @tokens_app.command("revoke")
-@guarded(TokenView)
+@guarded("TokenView")
 def tokens_revoke(ctx: typer.Context, token_id: int) -> None:
     """Revoke a token: it stops working at once."""
     st = state(ctx)

@@ -6,11 +6,14 @@ command runs, not when ``--help`` lists the commands (``commands.LazyGroup``).""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meterbridge.cli.commands import LazyGroup
+
+if TYPE_CHECKING:
+    from meterbridge.settings import Settings
 
 app = typer.Typer(
     name="meterbridge",
@@ -28,10 +31,30 @@ def main(
     tenant: Annotated[str | None, typer.Option(help="Tenant key (default: MBRIDGE_TENANT or 'default').")] = None,
     home: Annotated[Path | None, typer.Option(help="Data directory (default: MBRIDGE_HOME or ./.meterbridge).")] = None,
 ) -> None:
-    from pydantic import ValidationError
     from rich.console import Console
 
     from meterbridge.cli.render import Injected, State
+
+    global_args: list[str] = []
+    if tenant:
+        global_args += ["--tenant", tenant]
+    if home:
+        global_args += ["--home", str(home)]
+    injected = ctx.obj if isinstance(ctx.obj, Injected) else None
+    ctx.obj = State(
+        lambda: _settings(tenant, home),
+        as_json,
+        Console(stderr=as_json),
+        global_args=tuple(global_args),
+        clock=injected.clock if injected else None,
+    )
+
+
+def _settings(tenant: str | None, home: Path | None) -> Settings:
+    """The environment's settings, with --tenant and --home over them; read when a command first
+    needs them, so that a command's --help reads none."""
+    from pydantic import ValidationError
+
     from meterbridge.settings import Settings
 
     try:
@@ -39,18 +62,8 @@ def main(
     except ValidationError as error:
         typer.echo(f"error: settings: {error}", err=True)
         raise typer.Exit(2) from None
-    global_args: list[str] = []
     if tenant:
         settings.tenant = tenant
-        global_args += ["--tenant", tenant]
     if home:
         settings.home = home
-        global_args += ["--home", str(home)]
-    injected = ctx.obj if isinstance(ctx.obj, Injected) else None
-    ctx.obj = State(
-        settings,
-        as_json,
-        Console(stderr=as_json),
-        global_args=tuple(global_args),
-        clock=injected.clock if injected else None,
-    )
+    return settings

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.notifications import print_told, tell
 from meterbridge.cli.plans import print_companies, print_plan
 from meterbridge.cli.render import EXIT_HELD, EXIT_PARTIAL, guarded, run, state
-from meterbridge.services import push
-from meterbridge.services.views import RunOutcome, RunStatus
+
+if TYPE_CHECKING:
+    from meterbridge.services import push, views
+else:  # loaded when the command runs, not for its --help
+    push = lazy("meterbridge.services.push")
+    views = lazy("meterbridge.services.views")
 
 
 def _customers(values: list[str] | None) -> frozenset[str] | None:
@@ -25,7 +29,7 @@ def _scope(customers: list[str] | None) -> list[str]:
 
 
 @app.command()
-@guarded(RunOutcome)
+@guarded("RunOutcome")
 def preview(
     ctx: typer.Context,
     period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")],
@@ -50,7 +54,7 @@ def preview(
 
 
 @app.command("push")
-@guarded(RunOutcome)
+@guarded("RunOutcome")
 def push_command(
     ctx: typer.Context,
     period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")],
@@ -64,6 +68,8 @@ def push_command(
     customer: Annotated[list[str] | None, typer.Option(help="Only these customers (repeat).")] = None,
 ) -> None:
     """Write the period's billing to ConnectWise: journalled, leased, safe to run twice and to kill."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     st = state(ctx)
     with Progress(
         TextColumn("writing"),
@@ -91,7 +97,7 @@ def push_command(
             )
         finally:
             told = tell(st)
-    view = outcome.with_changes() if outcome.status is RunStatus.HELD else outcome
+    view = outcome.with_changes() if outcome.status is views.RunStatus.HELD else outcome
 
     def human() -> None:
         if view.interrupted:
@@ -101,7 +107,7 @@ def push_command(
             )
         if any(view.resumed.model_dump().values()):
             st.console.print(f"resumed an earlier push: {view.resumed.model_dump()}")
-        if view.status is RunStatus.HELD:
+        if view.status is views.RunStatus.HELD:
             print_plan(st, view, False)
             approve = st.command("push", "--period", view.period, *_scope(customer), "--checksum", view.checksum)
             st.console.print(
@@ -130,7 +136,7 @@ def push_command(
             print_told(st, told)
 
     st.out(view, human)
-    if view.status is RunStatus.HELD:
+    if view.status is views.RunStatus.HELD:
         raise typer.Exit(EXIT_HELD)
-    if view.status is RunStatus.PARTIAL:
+    if view.status is views.RunStatus.PARTIAL:
         raise typer.Exit(EXIT_PARTIAL)

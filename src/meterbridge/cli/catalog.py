@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import State, guarded, make_table, state
-from meterbridge.services import prices, products
-from meterbridge.services.tiers import format_tiers
-from meterbridge.services.views import Deleted, PriceView, ProductSaved, ProductView
+
+if TYPE_CHECKING:
+    from meterbridge.services import prices, products, tiers
+    from meterbridge.services.views import PriceView
+else:  # loaded when the command runs, not for its --help
+    prices = lazy("meterbridge.services.prices")
+    products = lazy("meterbridge.services.products")
+    tiers = lazy("meterbridge.services.tiers")
 
 products_app = typer.Typer(help="Products, their ConnectWise mapping and prices.", no_args_is_help=True)
 app.add_typer(products_app, name="products")
 
 
 @products_app.command("set")
-@guarded(ProductSaved)
+@guarded("ProductSaved")
 def products_set(
     ctx: typer.Context,
     key: str,
@@ -46,7 +52,7 @@ def products_set(
 
 
 @products_app.command("list")
-@guarded(list[ProductView])
+@guarded("list[ProductView]")
 def products_list(ctx: typer.Context) -> None:
     """Products with their mapping, price and overrides."""
     st = state(ctx)
@@ -81,12 +87,12 @@ app.add_typer(prices_app, name="prices")
 def _price_text(st: State, view: PriceView) -> str:
     text = f"{st.unit(view.unit_price)} (cost {st.unit(view.unit_cost)})"
     if view.tiers:
-        text += f", {view.tier_mode} tiers {format_tiers(view.tiers)}"
+        text += f", {view.tier_mode} tiers {tiers.format_tiers(view.tiers)}"
     return f"{text}, {view.places} decimals"
 
 
 @prices_app.command("set")
-@guarded(PriceView)
+@guarded("PriceView")
 def prices_set(
     ctx: typer.Context,
     product: str,
@@ -118,7 +124,7 @@ def prices_set(
 
 
 @prices_app.command("list")
-@guarded(list[PriceView])
+@guarded("list[PriceView]")
 def prices_list(ctx: typer.Context, product: Annotated[str | None, typer.Option()] = None) -> None:
     """Each product's price, then its customer overrides."""
     st = state(ctx)
@@ -132,7 +138,7 @@ def prices_list(ctx: typer.Context, product: Annotated[str | None, typer.Option(
                 v.customer or "(price list)",
                 st.unit(v.unit_price),
                 st.unit(v.unit_cost),
-                f"{v.tier_mode}: {format_tiers(v.tiers)}" if v.tiers else "-",
+                f"{v.tier_mode}: {tiers.format_tiers(v.tiers)}" if v.tiers else "-",
                 str(v.places),
             )
         st.console.print(table)
@@ -141,7 +147,7 @@ def prices_list(ctx: typer.Context, product: Annotated[str | None, typer.Option(
 
 
 @prices_app.command("delete")
-@guarded(Deleted)
+@guarded("Deleted")
 def prices_delete(
     ctx: typer.Context,
     product: str,

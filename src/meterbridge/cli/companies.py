@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import fail, guarded, make_table, run, state
-from meterbridge.services import companies, customers
-from meterbridge.services.views import CustomerSaved, CustomerView, Imported, LinkReportView, LinkView, SuggestionView
+
+if TYPE_CHECKING:
+    from meterbridge.services import companies, customers
+else:  # loaded when the command runs, not for its --help
+    companies = lazy("meterbridge.services.companies")
+    customers = lazy("meterbridge.services.customers")
 
 companies_app = typer.Typer(help="ConnectWise companies and customer links.", no_args_is_help=True)
 app.add_typer(companies_app, name="companies")
 
 
 @companies_app.command("import")
-@guarded(Imported)
+@guarded("Imported")
 def companies_import(ctx: typer.Context) -> None:
     """Refresh the cache of ConnectWise companies."""
     st = state(ctx)
@@ -25,7 +30,7 @@ def companies_import(ctx: typer.Context) -> None:
 
 
 @companies_app.command("link")
-@guarded(LinkReportView | LinkView)
+@guarded("LinkReportView | LinkView")
 def companies_link(
     ctx: typer.Context,
     customer: Annotated[str | None, typer.Argument(help="Link this customer by hand...")] = None,
@@ -58,7 +63,7 @@ def companies_link(
 
 
 @companies_app.command("suggest")
-@guarded(list[SuggestionView])
+@guarded("list[SuggestionView]")
 def companies_suggest(ctx: typer.Context, customer: str) -> None:
     """The ConnectWise companies a customer may be (name and id alike, scored), each with the command that links it."""
     st = state(ctx)
@@ -78,7 +83,7 @@ def companies_suggest(ctx: typer.Context, customer: str) -> None:
 
 
 @companies_app.command("unlink")
-@guarded(LinkView)
+@guarded("LinkView")
 def companies_unlink(ctx: typer.Context, customer: str) -> None:
     """Set a customer's link to "not set" (automatic linking leaves it so)."""
     st = state(ctx)
@@ -87,7 +92,7 @@ def companies_unlink(ctx: typer.Context, customer: str) -> None:
 
 
 @companies_app.command("list")
-@guarded(list[LinkView])
+@guarded("list[LinkView]")
 def companies_list(ctx: typer.Context) -> None:
     """Customers and the ConnectWise company each is linked to."""
     st = state(ctx)
@@ -109,7 +114,7 @@ app.add_typer(customers_app, name="customers")
 
 
 @customers_app.command("add")
-@guarded(CustomerSaved)
+@guarded("CustomerSaved")
 def customers_add(
     ctx: typer.Context,
     external_id: str,
@@ -136,7 +141,7 @@ def customers_add(
 
 
 @customers_app.command("list")
-@guarded(list[CustomerView])
+@guarded("list[CustomerView]")
 def customers_list(ctx: typer.Context) -> None:
     """Customers: link, Managed ID, push enabled, configurations."""
     st = state(ctx)

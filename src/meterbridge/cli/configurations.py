@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import guarded, make_table, run, state
-from meterbridge.services import configurations, pins, rules
-from meterbridge.services.configuration_options import parse_range
-from meterbridge.services.views import ConfigurationSaved, ConfigurationView, Deleted, PinView, RuleView
+
+if TYPE_CHECKING:
+    from meterbridge.services import configuration_options, configurations, pins, rules
+    from meterbridge.services.views import ConfigurationView
+else:  # loaded when the command runs, not for its --help
+    configurations = lazy("meterbridge.services.configurations")
+    pins = lazy("meterbridge.services.pins")
+    rules = lazy("meterbridge.services.rules")
+    configuration_options = lazy("meterbridge.services.configuration_options")
 
 configurations_app = typer.Typer(help="Billing configurations per customer.", no_args_is_help=True)
 app.add_typer(configurations_app, name="configurations")
@@ -23,7 +30,7 @@ def _describe(view: ConfigurationView) -> str:
 
 
 @configurations_app.command("set")
-@guarded(ConfigurationSaved)
+@guarded("ConfigurationSaved")
 def configurations_set(
     ctx: typer.Context,
     customer: str,
@@ -77,7 +84,7 @@ def configurations_set(
         "description": description,
         "agreement_rule": agreement_rule,
         "addition_rule": addition_rule,
-        "ranges": [parse_range(r, "--range") for r in range_] if range_ else None,
+        "ranges": [configuration_options.parse_range(r, "--range") for r in range_] if range_ else None,
         "bill_start_policy": bill_start_policy,
         "invoiced_policy": invoiced_policy,
         "allow_overlap": allow_overlap,
@@ -91,7 +98,7 @@ def configurations_set(
 
 
 @configurations_app.command("list")
-@guarded(list[ConfigurationView])
+@guarded("list[ConfigurationView]")
 def configurations_list(ctx: typer.Context, customer: Annotated[str | None, typer.Option()] = None) -> None:
     """Configurations, by customer, with the options each sets."""
     st = state(ctx)
@@ -107,7 +114,7 @@ def configurations_list(ctx: typer.Context, customer: Annotated[str | None, type
 
 
 @configurations_app.command("delete")
-@guarded(Deleted)
+@guarded("Deleted")
 def configurations_delete(ctx: typer.Context, key: str) -> None:
     """Delete a configuration; its lines are cancelled on the next push."""
     st = state(ctx)
@@ -116,7 +123,7 @@ def configurations_delete(ctx: typer.Context, key: str) -> None:
 
 
 @configurations_app.command("pin")
-@guarded(PinView)
+@guarded("PinView")
 def configurations_pin(
     ctx: typer.Context,
     key: str,
@@ -137,7 +144,7 @@ app.add_typer(rules_app, name="rules")
 
 
 @rules_app.command("set")
-@guarded(RuleView)
+@guarded("RuleView")
 def rules_set(
     ctx: typer.Context,
     name: str,
@@ -151,7 +158,7 @@ def rules_set(
 
 
 @rules_app.command("list")
-@guarded(list[RuleView])
+@guarded("list[RuleView]")
 def rules_list(ctx: typer.Context) -> None:
     """Rules and what they pick."""
     st = state(ctx)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import guarded, run, state
-from meterbridge.services import connections
-from meterbridge.services.views import ConnectionTestView, ConnectionView
+
+if TYPE_CHECKING:
+    from meterbridge.services import connections
+else:  # loaded when the command runs, not for its --help
+    connections = lazy("meterbridge.services.connections")
 
 connection_app = typer.Typer(help="The ConnectWise connection.", no_args_is_help=True)
 app.add_typer(connection_app, name="connection")
 
 
 @connection_app.command("set")
-@guarded(ConnectionView)
+@guarded("ConnectionView")
 def connection_set(
     ctx: typer.Context,
     site: Annotated[str, typer.Option(help="ConnectWise site host, e.g. na.myconnectwise.net (http:// for cwsim).")],
@@ -53,7 +57,7 @@ def connection_set(
 
 
 @connection_app.command("show")
-@guarded(ConnectionView)
+@guarded("ConnectionView")
 def connection_show(ctx: typer.Context) -> None:
     """The stored connection (never the private key)."""
     st = state(ctx)
@@ -67,7 +71,7 @@ def connection_show(ctx: typer.Context) -> None:
 
 
 @connection_app.command("test")
-@guarded(ConnectionTestView)
+@guarded("ConnectionTestView")
 def connection_test(ctx: typer.Context) -> None:
     """Discover the codebase and read system/info with the stored keys."""
     st = state(ctx)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import guarded, state
-from meterbridge.services import demo
-from meterbridge.services.scope import parse_period
-from meterbridge.services.views import DemoSeeded
+
+if TYPE_CHECKING:
+    from meterbridge.services import demo, scope
+else:  # loaded when the command runs, not for its --help
+    demo = lazy("meterbridge.services.demo")
+    scope = lazy("meterbridge.services.scope")
 
 demo_app = typer.Typer(help="Demo data for trying meterbridge against cwsim.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 
 
 @demo_app.command("seed")
-@guarded(DemoSeeded)
+@guarded("DemoSeeded")
 def demo_seed(
     ctx: typer.Context,
     period: Annotated[str, typer.Option()],
@@ -28,5 +32,7 @@ def demo_seed(
 ) -> None:
     """Customers, products, prices, configurations, a default agreement rule and usage for the imported companies."""
     st = state(ctx)
-    view = demo.seed_demo(st.context(), st.tenant, parse_period(period), seed=seed, overwrite=overwrite, actor=st.actor)
+    view = demo.seed_demo(
+        st.context(), st.tenant, scope.parse_period(period), seed=seed, overwrite=overwrite, actor=st.actor
+    )
     st.out(view, lambda: st.console.print(f"demo data for {view.customers} customers"))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import State, guarded, make_table, run, state
-from meterbridge.services import notify
-from meterbridge.services.views import Deleted, DeliveryReport, NotificationView, WebhookCreated, WebhookView
+
+if TYPE_CHECKING:
+    from meterbridge.services import notify
+    from meterbridge.services.views import DeliveryReport, NotificationView
+else:  # loaded when the command runs, not for its --help
+    notify = lazy("meterbridge.services.notify")
 
 log = logging.getLogger("meterbridge.cli")
 
@@ -62,7 +67,7 @@ def _table(st: State, views: list[NotificationView]) -> None:
 
 
 @notifications_app.command("list")
-@guarded(list[NotificationView])
+@guarded("list[NotificationView]")
 def notifications_list(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
@@ -75,7 +80,7 @@ def notifications_list(
 
 
 @notifications_app.command("send")
-@guarded(DeliveryReport)
+@guarded("DeliveryReport")
 def notifications_send(ctx: typer.Context) -> None:
     """Send the messages whose next attempt is due now."""
     st = state(ctx)
@@ -89,7 +94,7 @@ def notifications_send(ctx: typer.Context) -> None:
 
 
 @webhooks_app.command("add")
-@guarded(WebhookCreated)
+@guarded("WebhookCreated")
 def webhooks_add(
     ctx: typer.Context,
     name: str,
@@ -110,7 +115,7 @@ def webhooks_add(
 
 
 @webhooks_app.command("list")
-@guarded(list[WebhookView])
+@guarded("list[WebhookView]")
 def webhooks_list(ctx: typer.Context) -> None:
     st = state(ctx)
     views = notify.list_webhooks(st.context(), st.tenant)
@@ -125,7 +130,7 @@ def webhooks_list(ctx: typer.Context) -> None:
 
 
 @webhooks_app.command("enable")
-@guarded(WebhookView)
+@guarded("WebhookView")
 def webhooks_enable(ctx: typer.Context, name: str) -> None:
     st = state(ctx)
     view = notify.set_webhook_enabled(st.context(), st.tenant, name, True, actor=st.actor)
@@ -133,7 +138,7 @@ def webhooks_enable(ctx: typer.Context, name: str) -> None:
 
 
 @webhooks_app.command("disable")
-@guarded(WebhookView)
+@guarded("WebhookView")
 def webhooks_disable(ctx: typer.Context, name: str) -> None:
     st = state(ctx)
     view = notify.set_webhook_enabled(st.context(), st.tenant, name, False, actor=st.actor)
@@ -141,7 +146,7 @@ def webhooks_disable(ctx: typer.Context, name: str) -> None:
 
 
 @webhooks_app.command("remove")
-@guarded(Deleted)
+@guarded("Deleted")
 def webhooks_remove(ctx: typer.Context, name: str) -> None:
     st = state(ctx)
     view = notify.remove_webhook(st.context(), st.tenant, name, actor=st.actor)

@@ -3,9 +3,16 @@ after, the safety verdict and the checksum; and the companies that need attentio
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import State, cli_hint, make_table
-from meterbridge.domain.billing import LineKey
-from meterbridge.services.views import ChangeView, CompanyStatus, RunOutcome
+
+if TYPE_CHECKING:
+    from meterbridge.services import views
+    from meterbridge.services.views import ChangeView, RunOutcome
+else:  # loaded when the command runs, not for its --help
+    views = lazy("meterbridge.services.views")
 
 
 def _what(st: State, change: ChangeView) -> str:
@@ -78,12 +85,14 @@ def print_plan(st: State, outcome: RunOutcome, details: bool) -> None:
 
 
 def _line(key: str) -> str:
+    from meterbridge.domain.billing import LineKey
+
     parsed = LineKey.parse(key)
     return f"{parsed.configuration}/{parsed.cw_product}/{parsed.period}"
 
 
 def print_companies(st: State, outcome: RunOutcome) -> None:
-    troubled = {c: v for c, v in outcome.companies.items() if v.status is not CompanyStatus.OK}
+    troubled = {c: v for c, v in outcome.companies.items() if v.status is not views.CompanyStatus.OK}
     if not troubled:
         return
     table = make_table("customer", "status", "lines", "reasons", title="companies that need attention")

@@ -14,28 +14,37 @@ Exit codes, by the error's kind:
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import getpass
 import json
+import operator
 import shlex
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from meterbridge import runtime
+from meterbridge.cli.lazy import lazy
 from meterbridge.domain.money import format_money, format_unit_price
-from meterbridge.services import tenants
 from meterbridge.services.actors import Actor
-from meterbridge.services.context import Clock, Context
 from meterbridge.services.errors import ErrorKind, ServiceError
-from meterbridge.settings import Settings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from meterbridge import runtime
+    from meterbridge import settings as settings_module
+    from meterbridge.services import tenants
+    from meterbridge.services.context import Clock, Context
+    from meterbridge.settings import Settings
+else:  # loaded when a command runs, not for its --help
+    runtime = lazy("meterbridge.runtime")
+    settings_module = lazy("meterbridge.settings")
+    tenants = lazy("meterbridge.services.tenants")
 
 T = TypeVar("T")
 
@@ -89,13 +98,17 @@ class Injected:
 
 @dataclass
 class State:
-    settings: Settings
+    load_settings: Callable[[], Settings]  # read when a command first needs them (a --help needs none)
     json: bool
     console: Console
     clock: Clock | None = None
     global_args: tuple[str, ...] = ()  # --tenant/--home as given: a printed next step repeats them
     _context: Context | None = None
     _currency: str | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        return self.load_settings()
 
     def context(self, *, upgrade: bool = True) -> Context:
         if self._context is None:
@@ -132,13 +145,15 @@ class State:
     def out(self, data: BaseModel | list[Any], human: Callable[[], None]) -> None:
         """``--json``: the view as JSON; otherwise the human rendering."""
         if self.json:
-            payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else _dump_list(data)
+            payload = _dump_list(data) if isinstance(data, list) else data.model_dump(mode="json")
             typer.echo(_json(payload))
         else:
             human()
 
 
 def _dump_list(items: list[Any]) -> Any:
+    from pydantic import BaseModel
+
     return [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in items]
 
 
@@ -169,6 +184,8 @@ def state(ctx: typer.Context) -> State:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
     return asyncio.run(coroutine)
 
 
@@ -203,9 +220,10 @@ def error_text(st: State | None, error: ServiceError) -> str:
     return str(error) if hint is None else f"{error.message}: {hint}"
 
 
-def guarded(emits: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """A command that prints ``emits`` (a view type, or ``list[View]``) with ``--json``; service
-    errors (and failures below them) become a message and their exit code, never a traceback."""
+def guarded(emits: str | None) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A command that prints ``emits`` with ``--json`` (a view's name, ``list[View]`` or ``A | B``;
+    named, not imported, so that the views load when the command runs); service errors (and
+    failures below them) become a message and their exit code, never a traceback."""
 
     def decorate(function: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(function)
@@ -218,7 +236,7 @@ def guarded(emits: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
             except typer.Exit:
                 raise
             except Exception as error:
-                failure = runtime.as_service_error(error, st.settings if st else Settings())
+                failure = runtime.as_service_error(error, st.settings if st else settings_module.Settings())
                 if failure is None:
                     raise
                 code = EXIT_CODES.get(failure.kind, 1)
@@ -228,3 +246,21 @@ def guarded(emits: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
         return wrapper
 
     return decorate
+
+
+def emitted(command: Callable[..., None]) -> Any:
+    """The type a command prints with ``--json`` (what ``@guarded`` names), None for a command
+    that prints no JSON (a server)."""
+    from meterbridge.services import views
+    from meterbridge.services.tenant_settings import TenantSettings
+
+    named: dict[str, Any] = {**vars(views), "TenantSettings": TenantSettings}
+    text: str | None = getattr(command, "emits")  # noqa: B009 (set by guarded, not a declared attribute)
+    if text is None:
+        return None
+
+    def one(part: str) -> Any:
+        part = part.strip()
+        return list[named[part[5:-1]]] if part.startswith("list[") else named[part]  # type: ignore[misc]
+
+    return functools.reduce(operator.or_, (one(part) for part in text.split("|")))

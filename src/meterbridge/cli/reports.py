@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import EXIT_PARTIAL, cli_hint, guarded, make_table, run, state
-from meterbridge.services import basic_setup, doctor, leaks
-from meterbridge.services.views import FindingView, LeakView, StatsView
+
+if TYPE_CHECKING:
+    from meterbridge.services import basic_setup, doctor, leaks
+else:  # loaded when the command runs, not for its --help
+    basic_setup = lazy("meterbridge.services.basic_setup")
+    doctor = lazy("meterbridge.services.doctor")
+    leaks = lazy("meterbridge.services.leaks")
 
 
 @app.command("doctor")
-@guarded(list[FindingView])
+@guarded("list[FindingView]")
 def doctor_command(
     ctx: typer.Context,
     period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")],
@@ -37,7 +43,7 @@ def doctor_command(
 
 
 @app.command("leaks")
-@guarded(list[LeakView])
+@guarded("list[LeakView]")
 def leaks_command(
     ctx: typer.Context, period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")]
 ) -> None:
@@ -55,7 +61,7 @@ def leaks_command(
 
 
 @app.command("backup-stats")
-@guarded(StatsView)
+@guarded("StatsView")
 def backup_stats(
     ctx: typer.Context,
     period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")],

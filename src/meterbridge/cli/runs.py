@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import guarded, make_table, state
-from meterbridge.services import runs
-from meterbridge.services.views import RunDetail, RunView
+
+if TYPE_CHECKING:
+    from meterbridge.services import runs
+else:  # loaded when the command runs, not for its --help
+    runs = lazy("meterbridge.services.runs")
 
 runs_app = typer.Typer(help="History of previews and pushes.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 
 @runs_app.command("list")
-@guarded(list[RunView])
+@guarded("list[RunView]")
 def runs_list(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
     """The newest runs first: who or which schedule, when, status, changes, ConnectWise calls."""
     st = state(ctx)
@@ -44,7 +48,7 @@ def runs_list(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1)] = 2
 
 
 @runs_app.command("show")
-@guarded(RunDetail)
+@guarded("RunDetail")
 def runs_show(ctx: typer.Context, run_id: int) -> None:
     """One run, line by line: what was planned, what landed, and why not."""
     st = state(ctx)

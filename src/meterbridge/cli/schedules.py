@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meterbridge import runtime
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import State, fail, guarded, make_table, run, state
-from meterbridge.jobs.embedded import EmbeddedDispatcher
-from meterbridge.services import schedules
-from meterbridge.services.views import Deleted, ScheduleRunView, ScheduleView
+
+if TYPE_CHECKING:
+    from meterbridge import runtime
+    from meterbridge.jobs import embedded
+    from meterbridge.services import schedules
+    from meterbridge.services.views import ScheduleView
+else:  # loaded when the command runs, not for its --help
+    runtime = lazy("meterbridge.runtime")
+    schedules = lazy("meterbridge.services.schedules")
+    embedded = lazy("meterbridge.jobs.embedded")
 
 schedules_app = typer.Typer(
     help="Schedules: auto-billing in the first days of the month, a push on a day of the month, an hourly "
@@ -44,7 +51,7 @@ def _print(st: State, views: list[ScheduleView]) -> None:
 
 
 @schedules_app.command("set")
-@guarded(ScheduleView)
+@guarded("ScheduleView")
 def schedules_set(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="e.g. auto-billing, monthly, hourly")],
@@ -77,7 +84,7 @@ def schedules_set(
 
 
 @schedules_app.command("list")
-@guarded(list[ScheduleView])
+@guarded("list[ScheduleView]")
 def schedules_list(ctx: typer.Context) -> None:
     """The tenant's schedules: what each does, when it runs next, how its last run went."""
     st = state(ctx)
@@ -90,7 +97,7 @@ def schedules_list(ctx: typer.Context) -> None:
 
 
 @schedules_app.command("show")
-@guarded(ScheduleView)
+@guarded("ScheduleView")
 def schedules_show(ctx: typer.Context, name: str) -> None:
     st = state(ctx)
     view = schedules.show_schedule(st.context(), st.tenant, name)
@@ -98,7 +105,7 @@ def schedules_show(ctx: typer.Context, name: str) -> None:
 
 
 @schedules_app.command("remove")
-@guarded(Deleted)
+@guarded("Deleted")
 def schedules_remove(ctx: typer.Context, name: str) -> None:
     st = state(ctx)
     view = schedules.remove_schedule(st.context(), st.tenant, name, actor=st.actor)
@@ -106,12 +113,12 @@ def schedules_remove(ctx: typer.Context, name: str) -> None:
 
 
 @schedules_app.command("run-due")
-@guarded(list[ScheduleRunView])
+@guarded("list[ScheduleRunView]")
 def schedules_run_due(ctx: typer.Context) -> None:
     """Run every occurrence due now, of every tenant, and send the messages due; then exit (for a
     system cron instead of `meterbridge serve`)."""
     st = state(ctx)
-    tick = run(EmbeddedDispatcher(st.context()).once())
+    tick = run(embedded.EmbeddedDispatcher(st.context()).once())
 
     def human() -> None:
         if not tick.ran:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meterbridge import runtime
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import guarded, state
+
+if TYPE_CHECKING:
+    from meterbridge import runtime
+else:  # loaded when the command runs, not for its --help
+    runtime = lazy("meterbridge.runtime")
 
 
 @app.command()

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meterbridge import runtime
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import fail, guarded, state
-from meterbridge.services import tenants
-from meterbridge.services.tenant_settings import TenantSettings
-from meterbridge.services.views import Revision, TenantInit
+
+if TYPE_CHECKING:
+    from meterbridge import runtime
+    from meterbridge.services import tenants, views
+    from meterbridge.services.tenant_settings import TenantSettings
+else:  # loaded when the command runs, not for its --help
+    runtime = lazy("meterbridge.runtime")
+    tenants = lazy("meterbridge.services.tenants")
+    views = lazy("meterbridge.services.views")
 
 
 @app.command()
-@guarded(TenantInit)
+@guarded("TenantInit")
 def init(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Option(help="Display name of the tenant.")] = None,
@@ -25,7 +31,7 @@ def init(
     st = state(ctx)
     created = tenants.init_tenant(st.context(), st.tenant, name=name, time_zone=time_zone, actor=st.actor)
     database = runtime.database_label(st.settings)
-    view = TenantInit(tenant=st.tenant, created=created, database=database)
+    view = views.TenantInit(tenant=st.tenant, created=created, database=database)
     st.out(
         view,
         lambda: st.console.print(
@@ -39,13 +45,13 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-@guarded(Revision)
+@guarded("Revision")
 def db_upgrade(ctx: typer.Context) -> None:
     """Bring the schema to the newest migration."""
     st = state(ctx)
     context = st.context(upgrade=False)
     context.db.upgrade()
-    view = Revision(revision=context.db.current_revision())
+    view = views.Revision(revision=context.db.current_revision())
     st.out(view, lambda: st.console.print(f"database at revision {view.revision}"))
 
 
@@ -59,7 +65,7 @@ def _print_settings(st: Any, settings: TenantSettings) -> None:
 
 
 @settings_app.command("show")
-@guarded(TenantSettings)
+@guarded("TenantSettings")
 def settings_show(ctx: typer.Context) -> None:
     """The tenant's policies, safety thresholds and limits."""
     st = state(ctx)
@@ -68,7 +74,7 @@ def settings_show(ctx: typer.Context) -> None:
 
 
 @settings_app.command("set")
-@guarded(TenantSettings)
+@guarded("TenantSettings")
 def settings_set(
     ctx: typer.Context, assignments: Annotated[list[str], typer.Argument(help="name=value, e.g. max_quantity_drop=0.5")]
 ) -> None:

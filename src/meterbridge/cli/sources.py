@@ -4,15 +4,20 @@ remove. `meterbridge serve` (or `meterbridge worker`) pulls the hourly and daily
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import State, fail, guarded, make_table, state
 from meterbridge.cli.usage import print_import
-from meterbridge.services import pulls
-from meterbridge.services.views import ImportView, SourceView
+
+if TYPE_CHECKING:
+    from meterbridge.services import pulls
+    from meterbridge.services.views import SourceView
+else:  # loaded when the command runs, not for its --help
+    pulls = lazy("meterbridge.services.pulls")
 
 sources_app = typer.Typer(
     help="Usage sources pulled over HTTP (a vendor's usage API): paging, field mapping, hourly or daily pulls.",
@@ -51,7 +56,7 @@ def _minute(every: str, at: str) -> int:
 
 
 @sources_app.command("set")
-@guarded(SourceView)
+@guarded("SourceView")
 def sources_set(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The source's name: the samples it brings carry it as their source.")],
@@ -139,7 +144,7 @@ def _print(st: State, views: list[SourceView], then: str | None = None) -> None:
 
 
 @sources_app.command("list")
-@guarded(list[SourceView])
+@guarded("list[SourceView]")
 def sources_list(ctx: typer.Context) -> None:
     """The tenant's usage sources, when each is pulled next and how the last pull went."""
     st = state(ctx)
@@ -148,7 +153,7 @@ def sources_list(ctx: typer.Context) -> None:
 
 
 @sources_app.command("show")
-@guarded(SourceView)
+@guarded("SourceView")
 def sources_show(ctx: typer.Context, name: str) -> None:
     """One source with its options and field mapping (never the auth header's value)."""
     st = state(ctx)
@@ -162,7 +167,7 @@ def sources_show(ctx: typer.Context, name: str) -> None:
 
 
 @sources_app.command("pull")
-@guarded(ImportView)
+@guarded("ImportView")
 def sources_pull(ctx: typer.Context, name: str) -> None:
     """Pull the source now: every page; the good records stored, the bad ones reported."""
     st = state(ctx)
@@ -186,21 +191,21 @@ def _toggle(ctx: typer.Context, name: str, enabled: bool) -> None:
 
 
 @sources_app.command("enable")
-@guarded(SourceView)
+@guarded("SourceView")
 def sources_enable(ctx: typer.Context, name: str) -> None:
     """Pull it on its schedule again (from its next time on)."""
     _toggle(ctx, name, True)
 
 
 @sources_app.command("disable")
-@guarded(SourceView)
+@guarded("SourceView")
 def sources_disable(ctx: typer.Context, name: str) -> None:
     """Stop pulling it on its schedule (`sources pull` still works)."""
     _toggle(ctx, name, False)
 
 
 @sources_app.command("remove")
-@guarded(SourceView)
+@guarded("SourceView")
 def sources_remove(ctx: typer.Context, name: str) -> None:
     """Remove the source; its samples and imports stay."""
     st = state(ctx)

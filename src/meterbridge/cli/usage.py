@@ -7,18 +7,25 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from meterbridge.cli.app import app
+from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import State, fail, guarded, make_table, state
 from meterbridge.domain.periods import Period
-from meterbridge.services import imports, ingest, usage
-from meterbridge.services.scope import parse_period
-from meterbridge.services.tiers import decimal_of
-from meterbridge.services.views import ImportView, SampleView, UsageStored, Withdrawn
+from meterbridge.domain.usage import DEFAULT_SOURCE
+
+if TYPE_CHECKING:
+    from meterbridge.services import imports, ingest, scope, tiers, usage
+    from meterbridge.services.views import ImportView, UsageStored
+else:  # loaded when the command runs, not for its --help
+    imports = lazy("meterbridge.services.imports")
+    ingest = lazy("meterbridge.services.ingest")
+    usage = lazy("meterbridge.services.usage")
+    scope = lazy("meterbridge.services.scope")
+    tiers = lazy("meterbridge.services.tiers")
 
 usage_app = typer.Typer(help="Usage samples.", no_args_is_help=True)
 app.add_typer(usage_app, name="usage")
@@ -31,11 +38,11 @@ def _stored_text(stored: UsageStored) -> str:
 
 
 def _period_option(text: str | None) -> Period | None:
-    return parse_period(text) if text is not None else None
+    return scope.parse_period(text) if text is not None else None
 
 
 @usage_app.command("add")
-@guarded(UsageStored)
+@guarded("UsageStored")
 def usage_add(
     ctx: typer.Context,
     customer: str,
@@ -44,24 +51,24 @@ def usage_add(
     unit: str,
     at: Annotated[str | None, typer.Option(help="When measured (ISO 8601 with zone); default now.")] = None,
     customer_name: Annotated[str | None, typer.Option(help="Create the customer with this name if new.")] = None,
-    source: Annotated[str, typer.Option(help=SOURCE_HELP)] = usage.DEFAULT_SOURCE,
+    source: Annotated[str, typer.Option(help=SOURCE_HELP)] = DEFAULT_SOURCE,
 ) -> None:
     """Add one sample; the same customer, product and time again replaces it (a correction)."""
     st = state(ctx)
     context = st.context()
     moment = usage.parse_time("at", at) if at else context.clock()
-    sample = usage.Sample(customer, product, moment, decimal_of("quantity", quantity), unit, customer_name)
+    sample = usage.Sample(customer, product, moment, tiers.decimal_of("quantity", quantity), unit, customer_name)
     stored = usage.store_samples(context, st.tenant, [sample], source=source, actor=st.actor)
     said = "stored" if stored.added else "replaced an earlier value" if stored.replaced else "already stored"
     st.out(stored, lambda: st.console.print(f"sample {said}"))
 
 
 @usage_app.command("import")
-@guarded(ImportView)
+@guarded("ImportView")
 def usage_import(
     ctx: typer.Context,
     file: Path,
-    source: Annotated[str, typer.Option(help=SOURCE_HELP)] = usage.DEFAULT_SOURCE,
+    source: Annotated[str, typer.Option(help=SOURCE_HELP)] = DEFAULT_SOURCE,
     mode: Annotated[
         str, typer.Option(help="all: all rows or none; valid: store the good rows and report the bad ones.")
     ] = "all",
@@ -95,6 +102,8 @@ def usage_import(
 
 @contextmanager
 def _bar(st: State, size: int) -> Iterator[Callable[[int], None]]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
     with Progress(
         TextColumn("reading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
         console=st.console, disable=st.json or not sys.stderr.isatty() or size < 1_000_000, transient=True,
@@ -142,7 +151,7 @@ def _some(names: list[str], shown: int = 5) -> str:
 
 
 @usage_app.command("imports")
-@guarded(list[ImportView])
+@guarded("list[ImportView]")
 def usage_imports(
     ctx: typer.Context,
     source: Annotated[str | None, typer.Option(help="Only this source's imports.")] = None,
@@ -167,7 +176,7 @@ def usage_imports(
 
 
 @usage_app.command("errors")
-@guarded(ImportView)
+@guarded("ImportView")
 def usage_errors(
     ctx: typer.Context,
     import_id: Annotated[int, typer.Argument(help="The import, as `usage imports` lists them.")],
@@ -197,7 +206,7 @@ def usage_errors(
 
 
 @usage_app.command("list")
-@guarded(list[SampleView])
+@guarded("list[SampleView]")
 def usage_list(
     ctx: typer.Context,
     customer: Annotated[str | None, typer.Option()] = None,
@@ -238,7 +247,7 @@ def usage_list(
 
 
 @usage_app.command("delete")
-@guarded(Withdrawn)
+@guarded("Withdrawn")
 def usage_delete(
     ctx: typer.Context,
     customer: str,

@@ -26,6 +26,9 @@ from meterbridge.domain.explanation import Explanation, Step
 from meterbridge.domain.money import ZERO, round_usage
 from meterbridge.domain.units import Unit, convert
 
+#: The source of samples added or imported without naming one.
+DEFAULT_SOURCE = "default"
+
 
 class Basis(StrEnum):
     LAST = "last"

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from meterbridge.domain.periods import Period
+from meterbridge.domain.usage import DEFAULT_SOURCE
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
@@ -31,7 +32,6 @@ from meterbridge.store.models import UsageSampleRow
 from meterbridge.store.repos import catalog
 from meterbridge.store.repos import usage as samples_repo
 
-DEFAULT_SOURCE = "default"
 __all__ = ["DEFAULT_SOURCE", "Sample", "parse_time"]
 
 
