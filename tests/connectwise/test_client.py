@@ -198,6 +198,25 @@ async def test_bulk_reads_chunk_company_ids_and_fetch_additions_concurrently(
     )
 
 
+async def test_bulk_reads_with_fields_get_partial_records_and_count_them_in_the_url(
+    client: ConnectWiseClient, sim: Simulator
+) -> None:
+    from cwsim.generate import generate
+
+    load_scenario(sim, generate(600, 4, datetime(2026, 11, 3, tzinfo=UTC).date()))
+    whole = await client.agreements_of_companies(range(1, 601))
+    whole_calls = len([e for e in sim.traffic.requests() if e["path"] == "finance/agreements"])
+    fields = ("id", "name", "company/id", "billStartDate")
+    partial = await client.agreements_of_companies(range(1, 601), fields=fields)
+    listing = [e for e in sim.traffic.requests() if e["path"] == "finance/agreements"][whole_calls:]
+    assert sorted(a.id for a in partial if a.id) == sorted(a.id for a in whole if a.id)
+    for agreement in partial:
+        assert set(agreement.model_dump(by_alias=True, exclude_none=True)) <= {"id", "name", "company", "billStartDate"}
+        assert agreement.company is not None and agreement.company.identifier is None  # company/id only
+    assert all("fields=" in e["query"] and len(e["query"]) + 60 < 2000 for e in listing)  # fields counted
+    assert len(listing) >= whole_calls
+
+
 # -- writing ---------------------------------------------------------------------------------
 
 
