@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal
 
 from meterbridge.domain.errors import DomainError
 
@@ -26,6 +26,10 @@ CENT = Decimal("0.01")
 
 
 _EXPONENTS = {places: Decimal(1).scaleb(-places) for places in range(0, DERIVED_PLACES + 1)}
+
+
+#: The precision a derived unit price is worked out in (``unit_price_for``).
+_WIDE = Context(prec=60)
 
 
 def _places(places: int) -> Decimal:
@@ -96,16 +100,17 @@ def unit_price_for(amount: Decimal, quantity: Decimal, places: int) -> Decimal:
     """
     if quantity <= 0:
         raise ValueError("a unit price is derived for a positive quantity")
-    with localcontext() as context:
-        context.prec = 60
-        exact = amount / quantity
-        candidate = round_price(exact, places)
-        if round_amount(quantity * candidate) == amount:
+    if not 0 <= places <= DERIVED_PLACES:
+        raise ValueError(f"prices keep 0 to {DERIVED_PLACES} decimals")
+    wide = _WIDE  # 60 digits, passed to each operation: no context to enter and leave per line
+    exact = wide.divide(amount, quantity)
+    candidate = exact.quantize(_places(places), ROUND_HALF_UP, wide)
+    if wide.multiply(quantity, candidate).quantize(_places(AMOUNT_PLACES), ROUND_HALF_UP, wide) == amount:
+        return candidate
+    for more in range(places + 1, DERIVED_PLACES + 1):
+        candidate = exact.quantize(_places(more), ROUND_HALF_UP, wide)
+        if wide.subtract(wide.multiply(quantity, candidate), amount).copy_abs() <= DERIVED_TOLERANCE:
             return candidate
-        for more in range(places + 1, DERIVED_PLACES + 1):
-            candidate = round_price(exact, more)
-            if abs(quantity * candidate - amount) <= DERIVED_TOLERANCE:
-                return candidate
     raise DomainError(
         f"no unit price of up to {DERIVED_PLACES} decimals bills {amount} for {quantity} units: bill this line as "
         "a total (data mode total) or in blocks"

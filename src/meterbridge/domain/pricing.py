@@ -20,7 +20,7 @@ A price left unset is 0 and said so (the reference products default to 0 too).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from enum import StrEnum
 
@@ -94,16 +94,9 @@ class Priced:
     cost_rate: Decimal
     places: int
     flat: bool  # one rate for every unit (no tiers): the rate reproduces the amount
+    unit_price: Decimal  # what bills exactly ``amount`` for ``quantity`` (the rate when there is no usage)
+    unit_cost: Decimal
     steps: tuple[Step, ...] = field(default_factory=tuple)
-
-    @property
-    def unit_price(self) -> Decimal:
-        """The unit price that bills exactly ``amount`` for ``quantity`` (the rate when there is no usage)."""
-        return _unit(self.amount, self.quantity, self.places, self.rate, self.flat)
-
-    @property
-    def unit_cost(self) -> Decimal:
-        return _unit(self.cost_amount, self.quantity, self.places, self.cost_rate, self.flat)
 
 
 def _unit(amount: Decimal, quantity: Decimal, places: int, rate: Decimal, flat: bool) -> Decimal:
@@ -195,15 +188,13 @@ def price_quantity(
                         rate,
                     )
                 )
-    priced = Priced(sent, amount, cost_amount, rate, cost_rate, price.places, not price.tiers)
+    flat = not price.tiers
+    unit_price = _unit(amount, sent, price.places, rate, flat)
+    unit_cost = _unit(cost_amount, sent, price.places, cost_rate, flat)
     steps.append(
-        Step(
-            "price",
-            f"{sent} x {priced.unit_price} = {amount} (cost {sent} x {priced.unit_cost} = {cost_amount})",
-            priced.unit_price,
-        )
+        Step("price", f"{sent} x {unit_price} = {amount} (cost {sent} x {unit_cost} = {cost_amount})", unit_price)
     )
-    return replace(priced, steps=tuple(steps))
+    return Priced(sent, amount, cost_amount, rate, cost_rate, price.places, flat, unit_price, unit_cost, tuple(steps))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
+from meterbridge.domain.copies import evolve
 from meterbridge.domain.plan.changes import HELD_BACK, Change, ChangeKind
 
 
@@ -15,7 +15,7 @@ def hold_companies(changes: list[Change], catalog: Mapping[str, str], held: Mapp
     for change in changes:
         problem = catalog.get(change.cw_product.casefold())
         if problem is not None and change.kind in (ChangeKind.CREATE, ChangeKind.UPDATE):
-            change = replace(change, kind=ChangeKind.BLOCKED, reason=problem)
+            change = evolve(change, kind=ChangeKind.BLOCKED, reason=problem)
         checked.append(change)
     reasons: dict[str, str] = dict(held)
     for change in checked:
@@ -25,7 +25,7 @@ def hold_companies(changes: list[Change], catalog: Mapping[str, str], held: Mapp
     for change in checked:
         reason = reasons.get(change.customer)
         if reason is not None and change.is_write:
-            change = replace(
+            change = evolve(
                 change,
                 kind=ChangeKind.BLOCKED,
                 reason=f"{HELD_BACK}: {reason}",

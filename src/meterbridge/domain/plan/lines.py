@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 from meterbridge.domain.billing import DesiredLine, LineKey, ZeroPolicy
+from meterbridge.domain.copies import evolve
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan.changes import ActualAddition, Change, ChangeKind, FieldChange, Target, billed
 from meterbridge.domain.plan.dates import DatePolicies, decide_dates
@@ -84,8 +84,8 @@ def end_addition(
         old_quantity=existing.quantity,
     )
     if existing.cancelled is not None and existing.cancelled <= last_day:
-        return replace(base, reason="already cancelled", new_amount=base.old_amount)
-    return replace(
+        return evolve(base, reason="already cancelled", new_amount=base.old_amount)
+    return evolve(
         base,
         kind=ChangeKind.CANCEL,
         fields=(FieldChange("cancelledDate", existing.cancelled, last_day),),
@@ -117,12 +117,12 @@ def plan_line(
         warnings=settled.notes,
     )
     if target.agreement is None:
-        return [replace(base, kind=ChangeKind.BLOCKED, reason=target.unresolved or "no agreement")]
+        return [evolve(base, kind=ChangeKind.BLOCKED, reason=target.unresolved or "no agreement")]
     if target.waiting is not None:
         return [_left(base, owned.get(key), target.agreement.id, target.waiting)]
     if settled.blocked is not None:
-        refused = replace(base, kind=ChangeKind.BLOCKED, reason=settled.blocked, agreement_id=target.agreement.id)
-        return [replace(refused, holds_company=False)]
+        refused = evolve(base, kind=ChangeKind.BLOCKED, reason=settled.blocked, agreement_id=target.agreement.id)
+        return [evolve(refused, holds_company=False)]
     extra: list[Change] = []
     if settled.end_running is not None:
         ending = settled.end_running
@@ -133,10 +133,10 @@ def plan_line(
     existing = owned.get(key)
     if existing is not None and existing.cancelled is not None and existing.cancelled < period.first_day:
         existing = None  # ended in an earlier period: history stays, a new addition starts
-    base = replace(base, agreement_id=target.agreement.id)
+    base = evolve(base, agreement_id=target.agreement.id)
     effective, cancelled, warnings, blocked = decide_dates(line, target.agreement, period, existing, policies)
     if blocked is not None:
-        return [replace(base, kind=ChangeKind.BLOCKED, reason=blocked), *extra]
+        return [evolve(base, kind=ChangeKind.BLOCKED, reason=blocked), *extra]
     assert effective is not None
     if settled.keep_end and existing is not None:
         cancelled = existing.cancelled
@@ -150,9 +150,9 @@ def plan_line(
 def _left(base: Change, existing: ActualAddition | None, agreement_id: int, reason: str) -> Change:
     """A noop that leaves the line's addition (if any) as it is, saying why."""
     if existing is None:
-        return replace(base, agreement_id=agreement_id, reason=reason)
+        return evolve(base, agreement_id=agreement_id, reason=reason)
     amount = billed(existing.quantity, existing.unit_price, existing.bill_customer)
-    return replace(
+    return evolve(
         base,
         agreement_id=existing.agreement_id,
         addition_id=existing.id,
@@ -166,10 +166,10 @@ def _create(
     base: Change, line: DesiredLine, agreement_id: int, effective: date, cancelled: date | None, notes: tuple[str, ...]
 ) -> Change:
     if line.quantity == 0:
-        return replace(base, reason="no usage: nothing to create")
+        return evolve(base, reason="no usage: nothing to create")
     values = _values(line, agreement_id, effective, cancelled)
     new_amount = billed(line.quantity, line.unit_price, line.bill_customer.value)
-    return replace(base, kind=ChangeKind.CREATE, warnings=notes, new_amount=new_amount, values=values)
+    return evolve(base, kind=ChangeKind.CREATE, warnings=notes, new_amount=new_amount, values=values)
 
 
 def _on_existing(
@@ -188,7 +188,7 @@ def _on_existing(
     old_amount = billed(existing.quantity, existing.unit_price, existing.bill_customer)
     price = line.unit_price if line.unit_price is not None else existing.unit_price  # quantity only: CW's price
     new_amount = billed(line.quantity, price, line.bill_customer.value)
-    base = replace(
+    base = evolve(
         base,
         agreement_id=existing.agreement_id,
         addition_id=existing.id,
@@ -204,8 +204,8 @@ def _on_existing(
     )
     if line.quantity == 0 and line.zero_policy is not ZeroPolicy.ZERO:
         if line.zero_policy is ZeroPolicy.LEAVE or existing.cancelled is not None:
-            return replace(base, reason="no usage: left as it is", new_amount=old_amount)
-        return replace(
+            return evolve(base, reason="no usage: left as it is", new_amount=old_amount)
+        return evolve(
             base,
             kind=ChangeKind.CANCEL,
             reason="no usage: cancelled at the end of the period",
@@ -217,5 +217,5 @@ def _on_existing(
     if not diff:
         return base
     if drift and drift_policy is DriftPolicy.KEEP_THEIRS:
-        return replace(base, reason=f"{drift_note}; kept theirs (drift policy)", new_amount=old_amount)
-    return replace(base, kind=ChangeKind.UPDATE, fields=tuple(diff), warnings=(*notes, drift_note) if drift else notes)
+        return evolve(base, reason=f"{drift_note}; kept theirs (drift policy)", new_amount=old_amount)
+    return evolve(base, kind=ChangeKind.UPDATE, fields=tuple(diff), warnings=(*notes, drift_note) if drift else notes)

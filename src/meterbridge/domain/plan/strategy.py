@@ -10,10 +10,11 @@ lines ends the day before the first of them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from meterbridge.domain.billing import DesiredLine, Strategy, ZeroPolicy
+from meterbridge.domain.copies import evolve
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan.changes import ActualAddition
 
@@ -25,9 +26,9 @@ def covers(addition: ActualAddition, period: Period) -> bool:
 
 
 def _as_strategy(line: DesiredLine, strategy: Strategy, period: Period) -> DesiredLine:
-    key = replace(line.key, period=str(period) if strategy is Strategy.PER_PERIOD else "running")
+    key = evolve(line.key, period=str(period) if strategy is Strategy.PER_PERIOD else "running")
     zero = ZeroPolicy.ZERO if strategy is Strategy.PER_PERIOD and line.zero_policy is ZeroPolicy.CANCEL else None
-    return replace(line, key=key, strategy=strategy, zero_policy=zero or line.zero_policy)
+    return evolve(line, key=key, strategy=strategy, zero_policy=zero or line.zero_policy)
 
 
 @dataclass(frozen=True)
