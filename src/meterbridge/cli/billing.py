@@ -10,7 +10,7 @@ import typer
 from meterbridge.cli.app import app
 from meterbridge.cli.lazy import lazy
 from meterbridge.cli.notifications import print_told, tell
-from meterbridge.cli.plans import print_companies, print_plan
+from meterbridge.cli.plans import ROWS, print_companies, print_plan
 from meterbridge.cli.render import EXIT_HELD, EXIT_PARTIAL, guarded, run, state
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ def preview(
     period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")],
     customer: Annotated[list[str] | None, typer.Option(help="Only these customers (repeat).")] = None,
     details: Annotated[bool, typer.Option(help="Show noops and how every number was derived.")] = False,
+    rows: Annotated[
+        int, typer.Option(min=0, help=f"Changes the table shows (default {ROWS}; 0 shows every one).")
+    ] = ROWS,
 ) -> None:
     """Plan a period against what ConnectWise holds now; nothing is written to ConnectWise."""
     st = state(ctx)
@@ -42,7 +45,7 @@ def preview(
     view = outcome.with_changes()
 
     def human() -> None:
-        print_plan(st, view, details)
+        print_plan(st, view, details, rows)
         print_companies(st, view)
         if view.totals.writes.planned:
             apply = st.command("push", "--period", view.period, *_scope(customer), "--checksum", view.checksum)

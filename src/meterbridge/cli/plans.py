@@ -42,13 +42,19 @@ def _billed(st: State, change: ChangeView) -> str:
     return f"{st.money(change.old_amount)} -> {st.money(after)}"
 
 
-def print_plan(st: State, outcome: RunOutcome, details: bool) -> None:
+#: The changes a plan's table shows unless told otherwise: a terminal is no place for 300,000 rows
+#: (Rich takes minutes over them); the counts, the money, the hints and the JSON cover them all.
+ROWS = 200
+
+
+def print_plan(st: State, outcome: RunOutcome, details: bool, rows: int = ROWS) -> None:
+    """The plan's table (at most ``rows`` changes, 0 for all), then its counts, money, safety and checksum."""
     table = make_table(
         "change", "customer", "ConnectWise product", "agreement", "what", "billed", title=f"plan for {outcome.period}"
     )
-    for change in outcome.changes or []:
-        if change.kind == "noop" and not details:
-            continue
+    listed = [c for c in outcome.changes or [] if details or c.kind != "noop"]
+    shown = listed if rows == 0 else listed[:rows]
+    for change in shown:
         what = _what(st, change)
         if change.is_write and change.reason:
             what += f" ({change.reason})"
@@ -61,6 +67,12 @@ def print_plan(st: State, outcome: RunOutcome, details: bool) -> None:
             for line in change.explanation_lines():
                 table.add_row("", "", "", "", f"[dim]{line}[/]", "")
     st.console.print(table)
+    if len(shown) < len(listed):
+        st.console.print(
+            f"showing {len(shown):,} of {len(listed):,} changes: all of them with --rows 0, one customer's with "
+            f"--customer ID, every line as JSON with `{st.command('--json', 'runs', 'show', str(outcome.run))}`",
+            soft_wrap=True,
+        )
     hints = {cli_hint(st, c.action, c.params) for c in outcome.changes or [] if c.kind == "blocked" and c.action}
     for hint in sorted(h for h in hints if h):
         st.console.print(f"to unblock: {hint}", soft_wrap=True)

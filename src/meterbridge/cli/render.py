@@ -144,9 +144,8 @@ class State:
 
     def out(self, data: BaseModel | list[Any], human: Callable[[], None]) -> None:
         """``--json``: the view as JSON; otherwise the human rendering."""
-        if self.json:
-            payload = _dump_list(data) if isinstance(data, list) else data.model_dump(mode="json")
-            typer.echo(_json(payload))
+        if self.json:  # a view straight to JSON text (pydantic-core's encoder: a plan of 300,000 lines in seconds)
+            typer.echo(_json(_dump_list(data)) if isinstance(data, list) else data.model_dump_json(indent=2))
         else:
             human()
 

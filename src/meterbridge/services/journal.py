@@ -116,16 +116,13 @@ def add_result(
     period: str | None = None,
 ) -> None:
     """The result of an intent, in the caller's transaction; ``item_status`` also marks the run's plan item."""
-    entry = journal.entry(session, entry_id)
-    assert entry is not None
-    entry.result = result
-    entry.completed_at = ctx.clock()
+    landed = addition.id if addition is not None else None
+    owner = (line_key, agreement_id) if line_key is not None and agreement_id is not None else None
+    run_id, sequence = journal.complete(session, entry_id, result, ctx.clock(), landed if owner else None)
     if item_status is not None:
-        landed = addition.id if addition is not None else None
-        runs.mark_item(session, entry.run_id, entry.sequence, item_status, result.get("error"), landed)
-    if addition is not None and line_key is not None and agreement_id is not None:
-        entry.addition_id = addition.id
-        remember(session, ctx, held.tenant_id, line_key, agreement_id, addition, adopted=False, period=period)
+        runs.mark_item(session, run_id, sequence, item_status, result.get("error"), landed)
+    if addition is not None and owner is not None:
+        remember(session, ctx, held.tenant_id, owner[0], owner[1], addition, adopted=False, period=period)
 
 
 def _same(actual: Any, wanted: Any) -> bool:

@@ -100,7 +100,7 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
     by_company = {c.cw_company_id: c.external_id for c in inputs.customers.values() if c.cw_company_id}
     for agreement_id, additions in sorted(built.additions.items()):
         agreement = built.agreements.get(agreement_id)
-        company_id = agreement.company.id if agreement and agreement.company else None
+        company_id = agreement.company_id if agreement else None
         owner = by_company.get(company_id) if company_id is not None else None
         for addition in additions:
             product = (addition.product.identifier or "") if addition.product else ""

@@ -39,13 +39,36 @@ from meterbridge.services.scope import TenantScope
 AGREEMENT_READ = (*AGREEMENT_FIELDS, "nextInvoiceDate")
 
 
+@dataclass(frozen=True)
+class ReadAgreement:
+    """An agreement as planning keeps it: what rules test (``record``) and what the plan's dates
+    need (``view``), both made once per agreement; the model read from ConnectWise is not kept
+    (a fifth of a preview's memory at scale)."""
+
+    record: dict[str, Any]
+    view: AgreementView
+
+    @classmethod
+    def of(cls, agreement: Agreement) -> ReadAgreement:
+        return cls(record(agreement), agreement_view(agreement))
+
+    @property
+    def id(self) -> int:
+        return self.view.id
+
+    @property
+    def company_id(self) -> int | None:
+        company = self.record.get("company")
+        return company.get("id") if isinstance(company, dict) else None
+
+
 @dataclass
 class Built:
     inputs: Inputs
     plan: Plan
     safety: Safety
     scope: frozenset[str]
-    agreements: dict[int, Agreement]
+    agreements: dict[int, ReadAgreement]
     additions: dict[int, list[Addition]]
     adoptions: dict[int, str] = field(default_factory=dict)  # addition id -> line key, adopted by rule or pin
     read_failures: dict[str, list[str]] = field(default_factory=dict)  # customer -> reasons
@@ -213,18 +236,19 @@ async def build_plan(
     in_scope = frozenset(c.external_id for c in inputs.customers.values() if c.push_enabled)
     company_ids = {c.cw_company_id for c in inputs.customers.values() if c.external_id in in_scope and c.cw_company_id}
     agreements = await cw.agreements_of_companies(company_ids, fields=AGREEMENT_READ)
-    by_company: dict[int, list[Agreement]] = defaultdict(list)
-    for agreement in agreements:
-        if agreement.company and agreement.company.id is not None:
-            by_company[agreement.company.id].append(agreement)
-    by_id = {a.id: a for a in agreements if a.id is not None}
+    by_id = {a.id: ReadAgreement.of(a) for a in agreements if a.id is not None}
+    del agreements  # the models: only what planning uses of them is kept
+    by_company: dict[int, list[ReadAgreement]] = defaultdict(list)
+    for read in by_id.values():
+        if read.company_id is not None:
+            by_company[read.company_id].append(read)
     products = {configured.line.cw_product for configured in inputs.lines}
     catalog = await read_catalog(cw, products) if products else {}
     phases.add("read ConnectWise", phases.clock() - reading)
 
     planning = phases.clock()
     rules = _Rules()
-    chosen: dict[str, Agreement | str] = {}  # line key -> agreement or the reason there is none
+    chosen: dict[str, ReadAgreement | str] = {}  # line key -> agreement or the reason there is none
     outcomes: dict[str, str] = {}
     for configured in inputs.lines:
         key = str(configured.line.key)
@@ -235,7 +259,7 @@ async def build_plan(
         for identity in inputs.identities.values()
         if LineKey.parse(identity.line_key).customer in in_scope
     }
-    wanted = {a.id for a in chosen.values() if isinstance(a, Agreement) and a.id is not None} | owned_agreements
+    wanted = {a.id for a in chosen.values() if isinstance(a, ReadAgreement)} | owned_agreements
     phases.add("plan", phases.clock() - planning)
     with phases.timing("read ConnectWise"):
         additions, failed = await read_additions(cw, wanted)
@@ -252,7 +276,6 @@ async def build_plan(
             targets.append(Target(line, None, picked))
             continue
         agreement = picked
-        assert agreement.id is not None
         if agreement.id in failed:
             reason = f"could not read the additions of agreement {agreement.id}: {failed[agreement.id]}"
             built.read_failures.setdefault(line.customer, []).append(reason)
@@ -266,7 +289,7 @@ async def build_plan(
         targets.append(
             Target(
                 line,
-                agreement_view(agreement),
+                agreement.view,
                 default_description=_catalog_text(catalog, line.cw_product),
                 waiting=_waiting(inputs, configured, period) if provisional else None,
             )
@@ -346,8 +369,8 @@ def _actual(built: Built, identities: dict[int, Identity]) -> list[ActualAdditio
 
 
 def _choose_agreement(
-    configured: ConfiguredLine, inputs: Inputs, by_company: dict[int, list[Agreement]], rules: _Rules
-) -> tuple[Agreement | str, str]:
+    configured: ConfiguredLine, inputs: Inputs, by_company: dict[int, list[ReadAgreement]], rules: _Rules
+) -> tuple[ReadAgreement | str, str]:
     """The agreement a line goes to, or why there is none; and the outcome (resolved, pinned,
     ambiguous, none, unlinked, rule)."""
     customer = inputs.customers[configured.line.customer]
@@ -365,7 +388,7 @@ def _choose_agreement(
             f"no agreement rule and no pin: add the rule {DEFAULT_AGREEMENT_RULE} (or the configuration's own rule), "
             "or pin an agreement to the configuration"
         ), "rule"
-    candidates = [record(a) for a in by_company.get(customer.cw_company_id, [])]
+    candidates = [a.record for a in by_company.get(customer.cw_company_id, [])]
     resolved = resolve(rule, candidates, pin=configured.agreement_pin)
     if resolved.chosen is None:
         return f"company {customer.cw_company_id}: {resolved.reason}", resolved.outcome.value

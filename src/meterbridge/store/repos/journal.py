@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from meterbridge.store.models import JournalEntry, LineIdentity
@@ -23,23 +23,35 @@ def add_intent(
     token: int,
     at: datetime,
 ) -> int:
-    entry = JournalEntry(
-        tenant_id=tenant_id,
-        run_id=run_id,
-        sequence=sequence,
-        line_key=line_key,
-        action=action,
-        intent=intent,
-        fencing_token=token,
-        intended_at=at,
+    values = {
+        "tenant_id": tenant_id,
+        "run_id": run_id,
+        "sequence": sequence,
+        "line_key": line_key,
+        "action": action,
+        "intent": intent,
+        "fencing_token": token,
+        "intended_at": at,
+    }
+    entry_id: int = session.execute(insert(JournalEntry).values(values).returning(JournalEntry.id)).scalar_one()
+    return entry_id
+
+
+def complete(
+    session: Session, entry_id: int, result: dict[str, Any], at: datetime, addition_id: int | None = None
+) -> tuple[int, int]:
+    """An intent's result (and the addition it landed), in one statement: (its run, its sequence)."""
+    values: dict[str, Any] = {"result": result, "completed_at": at}
+    if addition_id is not None:
+        values["addition_id"] = addition_id
+    query = (
+        update(JournalEntry)
+        .where(JournalEntry.id == entry_id)
+        .values(values)
+        .returning(JournalEntry.run_id, JournalEntry.sequence)
     )
-    session.add(entry)
-    session.flush()
-    return entry.id
-
-
-def entry(session: Session, entry_id: int) -> JournalEntry | None:
-    return session.get(JournalEntry, entry_id)
+    run_id, sequence = session.execute(query).one()
+    return run_id, sequence
 
 
 def open_intents(session: Session, tenant_id: int) -> list[JournalEntry]:

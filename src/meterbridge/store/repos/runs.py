@@ -155,10 +155,11 @@ def mark_item(
             .values(status=status, error=error)
         )
         return
-    item = session.scalar(select(PlanItem).where(PlanItem.run_id == run_id, PlanItem.position == position))
-    if item is not None:
-        item.status, item.error = status, error
-        item.payload = {**item.payload, "addition_id": addition_id}
+    where = (PlanItem.run_id == run_id, PlanItem.position == position)
+    payload = session.scalar(select(PlanItem.payload).where(*where))
+    if payload is not None:
+        landed = {**payload, "addition_id": addition_id}
+        session.execute(update(PlanItem).where(*where).values(status=status, error=error, payload=landed))
 
 
 def first_write_of(session: Session, tenant_id: int, period: str) -> datetime | None:
