@@ -45,7 +45,7 @@ def preview(
     view = outcome.with_changes()
 
     def human() -> None:
-        print_plan(st, view, details, rows)
+        print_plan(st, view, details, rows, tuple(_scope(customer)))
         print_companies(st, view)
         if view.totals.writes.planned:
             apply = st.command("push", "--period", view.period, *_scope(customer), "--checksum", view.checksum)
@@ -111,7 +111,7 @@ def push_command(
         if any(view.resumed.model_dump().values()):
             st.console.print(f"resumed an earlier push: {view.resumed.model_dump()}")
         if view.status is views.RunStatus.HELD:
-            print_plan(st, view, False)
+            print_plan(st, view, False, scope=tuple(_scope(customer)))
             approve = st.command("push", "--period", view.period, *_scope(customer), "--checksum", view.checksum)
             st.console.print(
                 f"[yellow]held for approval[/]: nothing written. Review it, then: {approve}", soft_wrap=True

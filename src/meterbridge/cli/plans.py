@@ -47,8 +47,9 @@ def _billed(st: State, change: ChangeView) -> str:
 ROWS = 200
 
 
-def print_plan(st: State, outcome: RunOutcome, details: bool, rows: int = ROWS) -> None:
-    """The plan's table (at most ``rows`` changes, 0 for all), then its counts, money, safety and checksum."""
+def print_plan(st: State, outcome: RunOutcome, details: bool, rows: int = ROWS, scope: tuple[str, ...] = ()) -> None:
+    """The plan's table (at most ``rows`` changes, 0 for all), then its counts, money, safety and
+    checksum; ``scope``: the ``--customer`` options the plan was made with (for the commands printed)."""
     table = make_table(
         "change", "customer", "ConnectWise product", "agreement", "what", "billed", title=f"plan for {outcome.period}"
     )
@@ -69,8 +70,9 @@ def print_plan(st: State, outcome: RunOutcome, details: bool, rows: int = ROWS) 
     st.console.print(table)
     if len(shown) < len(listed):
         st.console.print(
-            f"showing {len(shown):,} of {len(listed):,} changes: all of them with --rows 0, one customer's with "
-            f"--customer ID, every line as JSON with `{st.command('--json', 'runs', 'show', str(outcome.run))}`",
+            f"showing {len(shown):,} of {len(listed):,} changes: all of them with "
+            f"`{st.command('preview', '--period', outcome.period, *scope, '--rows', '0')}`, every line as JSON with "
+            f"`{st.command('--json', 'runs', 'show', str(outcome.run))}`",
             soft_wrap=True,
         )
     hints = {cli_hint(st, c.action, c.params) for c in outcome.changes or [] if c.kind == "blocked" and c.action}
