@@ -106,3 +106,14 @@ def test_a_command_is_loaded_when_it_runs() -> None:
     assert unknown.exit_code == 2
     assert "No such command" in unknown.output
     assert EXIT_HELD != 0
+
+
+def test_bad_settings_stop_a_command_with_their_field_but_not_its_help(tmp_path: Path) -> None:
+    env = {"MBRIDGE_HOME": str(tmp_path), "MBRIDGE_SMTP_PORT": "twenty-five"}
+    refused = CliRunner().invoke(app, ["runs", "list"], env=env)
+    assert refused.exit_code == 2
+    assert "error: settings:" in refused.output and "smtp_port" in refused.output
+    assert "Traceback" not in refused.output
+    assert not (tmp_path / "meterbridge.db").exists()  # nothing opened, nothing created
+    helped = CliRunner().invoke(app, ["runs", "--help"], env=env)
+    assert helped.exit_code == 0 and "list" in helped.output
