@@ -43,7 +43,7 @@ AGREEMENT_READ = (*AGREEMENT_FIELDS, "nextInvoiceDate")
 class ReadAgreement:
     """An agreement as planning keeps it: what rules test (``record``) and what the plan's dates
     need (``view``), both made once per agreement; the model read from ConnectWise is not kept
-    (a fifth of a preview's memory at scale)."""
+    (those models were a fifth of what a preview of 5,000 customers held)."""
 
     record: dict[str, Any]
     view: AgreementView
