@@ -13,6 +13,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 TINY = {
     "console_bench.py": ["--customers", "20", "--repeat", "1"],
+    "cli_start_bench.py": ["--repeat", "1", "--commands", "2"],
     "client_bench.py": ["--companies", "50", "--agreements", "10", "--latency-ms", "0"],
     "cwsim_throughput.py": ["--lists", "5", "--writes", "10", "--concurrency", "2"],
     "ingest_bench.py": ["--rows", "2000"],
