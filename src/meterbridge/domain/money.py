@@ -40,14 +40,14 @@ def round_quantity(quantity: Decimal) -> Decimal:
     return quantity.quantize(_places(QUANTITY_PLACES), rounding=ROUND_HALF_UP)
 
 
-def round_price(price: Decimal, places: int) -> Decimal:
+def round_price(price: Decimal, places: int, context: Context | None = None) -> Decimal:
     if not 0 <= places <= DERIVED_PLACES:
         raise ValueError(f"prices keep 0 to {DERIVED_PLACES} decimals")
-    return price.quantize(_places(places), rounding=ROUND_HALF_UP)
+    return price.quantize(_places(places), ROUND_HALF_UP, context)
 
 
-def round_amount(amount: Decimal) -> Decimal:
-    return amount.quantize(_places(AMOUNT_PLACES), rounding=ROUND_HALF_UP)
+def round_amount(amount: Decimal, context: Context | None = None) -> Decimal:
+    return amount.quantize(_places(AMOUNT_PLACES), ROUND_HALF_UP, context)
 
 
 USAGE_PLACES = 6
@@ -100,15 +100,13 @@ def unit_price_for(amount: Decimal, quantity: Decimal, places: int) -> Decimal:
     """
     if quantity <= 0:
         raise ValueError("a unit price is derived for a positive quantity")
-    if not 0 <= places <= DERIVED_PLACES:
-        raise ValueError(f"prices keep 0 to {DERIVED_PLACES} decimals")
     wide = _WIDE  # 60 digits, passed to each operation: no context to enter and leave per line
     exact = wide.divide(amount, quantity)
-    candidate = exact.quantize(_places(places), ROUND_HALF_UP, wide)
-    if wide.multiply(quantity, candidate).quantize(_places(AMOUNT_PLACES), ROUND_HALF_UP, wide) == amount:
+    candidate = round_price(exact, places, wide)
+    if round_amount(wide.multiply(quantity, candidate), wide) == amount:
         return candidate
     for more in range(places + 1, DERIVED_PLACES + 1):
-        candidate = exact.quantize(_places(more), ROUND_HALF_UP, wide)
+        candidate = round_price(exact, more, wide)
         if wide.subtract(wide.multiply(quantity, candidate), amount).copy_abs() <= DERIVED_TOLERANCE:
             return candidate
     raise DomainError(
