@@ -68,16 +68,16 @@ def remember(
     that had one gets a row of its own: the earlier addition stays owned, as the history of the
     months it billed."""
     assert addition.id is not None
-    written = addition.info.last_updated if addition.info and addition.info.last_updated else ctx.clock()
-    identity = journal.identity_of(session, tenant_id, addition.id)
-    if identity is None:
-        identity = journal.add_identity(session, tenant_id, line_key, adopted=adopted)
-    identity.line_key = line_key
-    identity.agreement_id = agreement_id
-    identity.addition_id = addition.id
-    identity.last_written = written
-    if period is not None and (identity.last_period is None or period > identity.last_period):
-        identity.last_period = period
+    journal.remember(
+        session,
+        tenant_id,
+        line_key=line_key,
+        agreement_id=agreement_id,
+        addition_id=addition.id,
+        last_written=addition.info.last_updated if addition.info and addition.info.last_updated else ctx.clock(),
+        adopted=adopted,
+        period=period,
+    )
 
 
 def record_periods(ctx: Context, held: Held, addition_ids: list[int], period: str) -> None:

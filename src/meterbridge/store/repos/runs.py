@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Executable, Integer, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.orm import Session, defer
 
 from meterbridge.store.models import JournalEntry, NotificationRow, PlanItem, Run
@@ -147,19 +150,31 @@ def items_page(
 def mark_item(
     session: Session, run_id: int, position: int, status: str, error: str | None = None, addition_id: int | None = None
 ) -> None:
-    """A plan item's outcome; a create that landed also records the addition it made."""
+    """A plan item's outcome; a create that landed also records the addition it made (set in its
+    payload by the database: the payload is not read back, once for every create that lands)."""
+    values = {"run": run_id, "position_of": position, "the_status": status, "the_error": error}
     if addition_id is None:
-        session.execute(
-            update(PlanItem)
-            .where(PlanItem.run_id == run_id, PlanItem.position == position)
-            .values(status=status, error=error)
-        )
-        return
-    where = (PlanItem.run_id == run_id, PlanItem.position == position)
-    payload = session.scalar(select(PlanItem.payload).where(*where))
-    if payload is not None:
-        landed = {**payload, "addition_id": addition_id}
-        session.execute(update(PlanItem).where(*where).values(status=status, error=error, payload=landed))
+        session.execute(_MARK, values)
+    else:
+        session.execute(_marked_landed(session.get_bind().dialect.name), {**values, "landed": addition_id})
+
+
+_ITEM_TABLE = cast(Table, PlanItem.__table__)
+_ITEMS = _ITEM_TABLE.c
+_MARK = (
+    update(_ITEM_TABLE)
+    .where(_ITEMS.run_id == bindparam("run"), _ITEMS.position == bindparam("position_of"))
+    .values(status=bindparam("the_status"), error=bindparam("the_error"))
+)
+
+
+@cache
+def _marked_landed(dialect: str) -> Executable:
+    landed = bindparam("landed", type_=Integer)
+    if dialect == "postgresql":
+        merged = func.jsonb_set(sql_cast(_ITEMS.payload, JSONB), array(["addition_id"]), func.to_jsonb(landed))
+        return _MARK.values(payload=sql_cast(merged, _ITEMS.payload.type))
+    return _MARK.values(payload=func.json_set(_ITEMS.payload, "$.addition_id", landed))
 
 
 def first_write_of(session: Session, tenant_id: int, period: str) -> datetime | None:
