@@ -133,6 +133,14 @@ def test_a_new_user_sets_up_previews_and_pushes_from_the_command_line(
     assert [r["status"] for r in history][:3] == ["held", "partial", "partial"]
     shown = json.loads(mb("--json", "runs", "show", str(history[2]["id"])))
     assert {item["status"] for item in shown["items"] if item["kind"] == "create"} == {"done"}
+    run = str(history[2]["id"])
+    cut = mb("runs", "show", run, "--rows", "1")  # a big run's table stops too, and says how to see the rest
+    assert f"showing 1 of 3 changes: all of them with `meterbridge runs show {run} --rows 0`" in cut
+    assert len([line for line in cut.splitlines() if line.startswith(("│ create", "│ blocked"))]) == 1
+    whole = cut.split("all of them with `")[1].split("`")[0].split()
+    every = mb(*whole[1:])  # the printed command works as printed: every change, no cut
+    assert "showing" not in every
+    assert len([line for line in every.splitlines() if line.startswith(("│ create", "│ blocked"))]) == 3
     assert "does not exist" in mb("runs", "show", "999", code=2)
     assert "private" not in json.dumps(history) and "simpriv" not in mb("--json", "settings", "show")
 

@@ -68,13 +68,7 @@ def print_plan(st: State, outcome: RunOutcome, details: bool, rows: int = ROWS, 
             for line in change.explanation_lines():
                 table.add_row("", "", "", "", f"[dim]{line}[/]", "")
     st.console.print(table)
-    if len(shown) < len(listed):
-        st.console.print(
-            f"showing {len(shown):,} of {len(listed):,} changes: all of them with "
-            f"`{st.command('preview', '--period', outcome.period, *scope, '--rows', '0')}`, every line as JSON with "
-            f"`{st.command('--json', 'runs', 'show', str(outcome.run))}`",
-            soft_wrap=True,
-        )
+    print_cut(st, len(shown), len(listed), ("preview", "--period", outcome.period, *scope), outcome.run)
     hints = {cli_hint(st, c.action, c.params) for c in outcome.changes or [] if c.kind == "blocked" and c.action}
     for hint in sorted(h for h in hints if h):
         st.console.print(f"to unblock: {hint}", soft_wrap=True)
@@ -96,6 +90,17 @@ def print_plan(st: State, outcome: RunOutcome, details: bool, rows: int = ROWS, 
     for reason in outcome.safety_reasons:
         st.console.print(f"  - {reason}")
     st.console.print(f"checksum: [bold]{outcome.checksum}[/]  (run {outcome.run})", soft_wrap=True)
+
+
+def print_cut(st: State, shown: int, listed: int, command: tuple[str, ...], run: int) -> None:
+    """When a table stopped at its ``--rows``: how many it showed, and the commands (``command``
+    with ``--rows 0``, and the run as JSON) that show every change."""
+    if shown < listed:
+        st.console.print(
+            f"showing {shown:,} of {listed:,} changes: all of them with `{st.command(*command, '--rows', '0')}`, "
+            f"every line as JSON with `{st.command('--json', 'runs', 'show', str(run))}`",
+            soft_wrap=True,
+        )
 
 
 def _line(key: str) -> str:

@@ -8,6 +8,7 @@ import typer
 
 from meterbridge.cli.app import app
 from meterbridge.cli.lazy import lazy
+from meterbridge.cli.plans import ROWS, print_cut
 from meterbridge.cli.render import guarded, make_table, state
 
 if TYPE_CHECKING:
@@ -49,7 +50,13 @@ def runs_list(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1)] = 2
 
 @runs_app.command("show")
 @guarded("RunDetail")
-def runs_show(ctx: typer.Context, run_id: int) -> None:
+def runs_show(
+    ctx: typer.Context,
+    run_id: int,
+    rows: Annotated[
+        int, typer.Option(min=0, help=f"Changes the table shows (default {ROWS}; 0 shows every one).")
+    ] = ROWS,
+) -> None:
     """One run, line by line: what was planned, what landed, and why not."""
     st = state(ctx)
     view = runs.show_run(st.context(), st.tenant, run_id)
@@ -60,13 +67,14 @@ def runs_show(ctx: typer.Context, run_id: int) -> None:
             f"{view.status.value}"
         )
         table = make_table("change", "customer", "ConnectWise product", "status", "reason / error")
-        for item in view.items:
-            if item.kind == "noop":
-                continue
+        listed = [item for item in view.items if item.kind != "noop"]
+        shown = listed if rows == 0 else listed[:rows]
+        for item in shown:
             table.add_row(
                 item.kind.value, item.customer, item.cw_product, item.status or "-", item.error or item.reason
             )
         st.console.print(table)
+        print_cut(st, len(shown), len(listed), ("runs", "show", str(view.id)), view.id)
         for customer, entry in view.summary.get("companies", {}).items():
             if entry["status"] != "ok":
                 st.console.print(f"  {customer}: {entry['status']}: {'; '.join(entry['reasons'])}")
