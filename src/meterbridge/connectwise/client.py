@@ -59,6 +59,7 @@ from meterbridge.connectwise.models import (
 )
 from meterbridge.connectwise.settings import ConnectionSettings
 from meterbridge.connectwise.stats import CallStats, endpoint_of
+from meterbridge.connectwise.transport import pooled_transport
 from meterbridge.connectwise.wire import dumps, loads
 
 log = logging.getLogger("meterbridge.connectwise")
@@ -101,7 +102,7 @@ class ConnectWiseClient:
             max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
         )
         self._http = httpx2.AsyncClient(
-            transport=transport or httpx2.AsyncHTTPTransport(limits=limits, verify=verify),
+            transport=transport or pooled_transport(limits, verify),
             timeout=httpx2.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds),
             follow_redirects=False,
         )
