@@ -17,6 +17,7 @@ TINY = {
     "client_bench.py": ["--companies", "50", "--agreements", "10", "--latency-ms", "0"],
     "cwsim_throughput.py": ["--lists", "5", "--writes", "10", "--concurrency", "2"],
     "ingest_bench.py": ["--rows", "2000"],
+    "journal_bench.py": ["--creates", "40"],
     "plan_bench.py": ["--customers", "50"],
     "push_bench.py": ["--customers", "10", "--latency-ms", "0", "--rate-limit", "100000"],
     "scale_bench.py": ["--sizes", "20,40"],
