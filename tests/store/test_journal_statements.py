@@ -87,7 +87,10 @@ def test_a_landed_create_sets_its_addition_id_in_the_stored_payload_and_nothing_
         "kind": "create",
         "key": "c1/storage/BACKUP-GB/running",
         "values": {"quantity": "12.50", "unitPrice": "0.0800", "product": "BACKUP-GB"},
-        "explanation": [{"step": "usage", "detail": "Cloud storage: 12.5 GB", "value": "12.5", "warning": False}],
+        # a text ConnectWise sent may hold anything JSON does, a NUL among it (PostgreSQL's jsonb refuses one)
+        "explanation": [
+            {"step": "usage", "detail": "Cloud storage: 12.5 GB \u0000", "value": "12.5", "warning": False}
+        ],
         "addition_id": None,
     }
     with database.session() as session:
@@ -114,3 +117,4 @@ def test_a_landed_create_sets_its_addition_id_in_the_stored_payload_and_nothing_
         (2, None, None, payload),
     ]
     assert isinstance(items[0].payload["addition_id"], int)
+    assert list(items[0].payload) == list(payload) and list(items[0].payload["values"]) == list(payload["values"])

@@ -29,6 +29,9 @@ def is_readable(sock: socket.socket | None) -> bool:
     fd = -1 if sock is None else sock.fileno()
     if fd < 0:
         return True
+    if not hasattr(select, "poll"):  # Windows: select, as httpcore2 does there
+        readable, _, _ = select.select([fd], [], [], 0)
+        return bool(readable)
     poll = select.poll()
     poll.register(fd, select.POLLIN)
     return bool(poll.poll(0))
@@ -88,7 +91,8 @@ def pooled_transport(limits: httpx2.Limits, verify: ssl.SSLContext | bool) -> ht
     """httpx2's transport with ``limits`` and ``verify``, its pool on ``Backend``.
 
     httpx2 builds its pool itself and takes no network backend, so the transport's pool is
-    replaced by one made with the same settings and this backend (a test checks it is in use)."""
+    replaced by one made with the same settings and this backend (a test checks it is in use).
+    An argument given to ``AsyncHTTPTransport`` here must be given to the pool below too."""
     transport = httpx2.AsyncHTTPTransport(limits=limits, verify=verify)
     transport._pool = httpcore2.AsyncConnectionPool(
         ssl_context=httpx2.create_ssl_context(verify=verify),

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Executable, Integer, Select, Table, bindparam, func, insert, select, update
-from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import JSONB, array
+from sqlalchemy import Integer, Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from meterbridge.store.models import JournalEntry, NotificationRow, PlanItem, Run
@@ -150,31 +147,28 @@ def items_page(
 def mark_item(
     session: Session, run_id: int, position: int, status: str, error: str | None = None, addition_id: int | None = None
 ) -> None:
-    """A plan item's outcome; a create that landed also records the addition it made (set in its
-    payload by the database: the payload is not read back, once for every create that lands)."""
+    """A plan item's outcome; a create that landed also records the addition it made in its payload
+    (once for every create that lands: on SQLite set by the database, ``json_set``, without reading
+    the payload back; on PostgreSQL read and written back, as the column is ``json``, which only
+    ``jsonb`` could edit in place, and jsonb would reorder its keys and refuse a NUL in a text)."""
     values = {"run": run_id, "position_of": position, "the_status": status, "the_error": error}
     if addition_id is None:
         session.execute(_MARK, values)
+    elif session.get_bind().dialect.name == "sqlite":
+        session.execute(_MARK_LANDED, {**values, "landed": addition_id})
     else:
-        session.execute(_marked_landed(session.get_bind().dialect.name), {**values, "landed": addition_id})
+        payload = session.execute(_PAYLOAD, values).scalar()
+        if payload is not None:
+            session.execute(_MARK_PAYLOAD, {**values, "the_payload": {**payload, "addition_id": addition_id}})
 
 
 _ITEM_TABLE = cast(Table, PlanItem.__table__)
 _ITEMS = _ITEM_TABLE.c
-_MARK = (
-    update(_ITEM_TABLE)
-    .where(_ITEMS.run_id == bindparam("run"), _ITEMS.position == bindparam("position_of"))
-    .values(status=bindparam("the_status"), error=bindparam("the_error"))
-)
-
-
-@cache
-def _marked_landed(dialect: str) -> Executable:
-    landed = bindparam("landed", type_=Integer)
-    if dialect == "postgresql":
-        merged = func.jsonb_set(sql_cast(_ITEMS.payload, JSONB), array(["addition_id"]), func.to_jsonb(landed))
-        return _MARK.values(payload=sql_cast(merged, _ITEMS.payload.type))
-    return _MARK.values(payload=func.json_set(_ITEMS.payload, "$.addition_id", landed))
+_THE_ITEM = (_ITEMS.run_id == bindparam("run"), _ITEMS.position == bindparam("position_of"))
+_MARK = update(_ITEM_TABLE).where(*_THE_ITEM).values(status=bindparam("the_status"), error=bindparam("the_error"))
+_MARK_LANDED = _MARK.values(payload=func.json_set(_ITEMS.payload, "$.addition_id", bindparam("landed", type_=Integer)))
+_PAYLOAD = select(_ITEMS.payload).where(*_THE_ITEM)
+_MARK_PAYLOAD = _MARK.values(payload=bindparam("the_payload"))
 
 
 def first_write_of(session: Session, tenant_id: int, period: str) -> datetime | None:
