@@ -93,9 +93,10 @@ def pooled_transport(limits: httpx2.Limits, verify: ssl.SSLContext | bool) -> ht
     httpx2 builds its pool itself and takes no network backend, so the transport's pool is
     replaced by one made with the same settings and this backend (a test checks it is in use).
     An argument given to ``AsyncHTTPTransport`` here must be given to the pool below too."""
-    transport = httpx2.AsyncHTTPTransport(limits=limits, verify=verify)
+    context = httpx2.create_ssl_context(verify=verify)  # made once: a context given is used as it is
+    transport = httpx2.AsyncHTTPTransport(limits=limits, verify=context)
     transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=httpx2.create_ssl_context(verify=verify),
+        ssl_context=context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
