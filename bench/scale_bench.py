@@ -90,7 +90,7 @@ def measure(n: int, workdir: Path) -> dict[str, Any]:
         preview_seconds, preview_cpu = time.perf_counter() - started, time.process_time() - cpu
         rss_preview = peak_rss_mib()
         assert preview.counts["create"] == 3 * n, preview.counts
-        preview_phases = dict(preview.built.phases.seconds)
+        preview_phases = dict(preview.phases.seconds)
         preview_calls = preview.calls
         preview_floor = floor_of(_calls(ctx, preview.run), 0, n)
         del preview
@@ -101,7 +101,7 @@ def measure(n: int, workdir: Path) -> dict[str, Any]:
         rss_push = peak_rss_mib()
         assert pushed.status == "done", pushed.summary()
         assert pushed.counts["create"] == 3 * n
-        push_phases = dict(pushed.built.phases.seconds)
+        push_phases = dict(pushed.phases.seconds)
         push_calls = pushed.calls
         push_floor = floor_of(_calls(ctx, pushed.run), 3 * n, n)
         db.dispose()

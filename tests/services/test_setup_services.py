@@ -205,7 +205,7 @@ def test_an_existing_addition_picked_by_an_addition_rule_is_adopted_not_duplicat
     outcome = asyncio.run(
         push.push(ctx, "default", PERIOD, checksum=held.checksum, actor=ACTOR)
     )  # a person approved it
-    [change] = [c for c in outcome.built.plan.changes if c.customer == identifier(0)]  # type: ignore[union-attr]
+    [change] = [c for c in (outcome.with_changes().changes or []) if c.customer == identifier(0)]
     assert (change.kind.value, change.addition_id) == ("update", hand_made)
     assert {f.field for f in change.fields} >= {"quantity", "unitPrice"}
     assert actual(small_month.sim) == expected(small_month.n)

@@ -202,12 +202,12 @@ def test_samples_for_a_pushed_period_are_late_and_a_push_updates_exactly_those(s
     preview = asyncio.run(push.preview(ctx, "default", PERIOD, actor=ACTOR))
     flagged = {
         c.customer
-        for c in preview.built.plan.changes  # type: ignore[union-attr]
-        if any("arrived after this period was first pushed" in s.detail for s in c.explanation.steps)
+        for c in (preview.with_changes().changes or [])
+        if any("arrived after this period was first pushed" in s.detail for s in c.explanation)
     }
     assert flagged == {identifier(0), identifier(20)}
     outcome = asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
-    updated = sorted(c.customer for c in outcome.built.plan.changes if c.kind.value == "update")  # type: ignore[union-attr]
+    updated = sorted(c.customer for c in (outcome.with_changes().changes or []) if c.kind.value == "update")
     assert updated == [identifier(0), identifier(20)]
     assert outcome.counts["create"] == 0 and outcome.counts["cancel"] == 0
 

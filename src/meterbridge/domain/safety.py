@@ -13,7 +13,7 @@ line is valued at the price ConnectWise already applies to it. A plan with no wr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
@@ -50,53 +50,80 @@ def _percent(value: Decimal) -> str:
 
 
 def judge(plan: Plan, thresholds: Thresholds = Thresholds()) -> Safety:
-    if not plan.writes:
-        return Safety(Verdict.APPLY, (), Decimal(0), Decimal(0), Decimal(0))
-    existing = [c for c in plan.changes if c.addition_id is not None and c.kind is not ChangeKind.BLOCKED]
-    changed = [c for c in existing if c.kind in (ChangeKind.UPDATE, ChangeKind.CANCEL)]
-    changed_fraction = Decimal(len(changed)) / Decimal(len(existing)) if existing else Decimal(0)
-    creates = {c.key: c for c in plan.of_kind(ChangeKind.CREATE)}
-    # a running addition ended for the per-period line that bills on (a switch of strategy) is
-    # one line moving to a new addition: compared with its successor, not counted as a drop to 0
-    handed_over = {c.key: creates[c.successor] for c in plan.of_kind(ChangeKind.CANCEL) if c.successor in creates}
-    largest_drop = Decimal(0)
-    for change in plan.writes:
-        for field in change.fields:
-            if field.field == "quantity" and field.old and field.old > 0 and field.new < field.old:
-                largest_drop = max(largest_drop, (field.old - field.new) / field.old)
-        if change.kind is ChangeKind.CANCEL and change.addition_id is not None:
-            successor = handed_over.get(change.key)
-            if successor is None:
-                largest_drop = max(largest_drop, Decimal(1))
-            elif change.old_quantity and change.old_quantity > 0:
-                new = Decimal(successor.values["quantity"])
-                largest_drop = max(largest_drop, max(Decimal(0), (change.old_quantity - new) / change.old_quantity))
-    old_total = sum((c.old_amount for c in existing), Decimal(0))
-    new_total = sum((c.new_amount for c in existing if c.kind is not ChangeKind.CANCEL), Decimal(0))
-    new_total += sum((successor.new_amount for successor in handed_over.values()), Decimal(0))
-    total_change = abs(new_total - old_total) / old_total if old_total else Decimal(0)
+    tally = SafetyTally()
+    tally.add(plan)
+    return tally.judge(thresholds)
 
-    reasons = []
-    if thresholds.max_changed_fraction is not None and changed_fraction > thresholds.max_changed_fraction:
-        reasons.append(
-            f"{len(changed)} of {len(existing)} existing lines change ({_percent(changed_fraction)}, "
-            f"more than {_percent(thresholds.max_changed_fraction)})"
-        )
-    if thresholds.max_quantity_drop is not None and largest_drop > thresholds.max_quantity_drop:
-        reasons.append(
-            f"a quantity falls by {_percent(largest_drop)} (more than {_percent(thresholds.max_quantity_drop)})"
-        )
-    if thresholds.max_total_change is not None and total_change > thresholds.max_total_change:
-        reasons.append(
-            f"the total of existing lines changes by {_percent(total_change)}, from "
-            f"{format_money(old_total, thresholds.currency)} to {format_money(new_total, thresholds.currency)} "
-            f"(more than {_percent(thresholds.max_total_change)})"
-        )
-    drifted = [c for c in plan.changes if c.drift and c.kind is ChangeKind.UPDATE]
-    if drifted and thresholds.drift_policy is DriftPolicy.HOLD:
-        reasons.append(
-            f"{len(drifted)} addition(s) were edited in ConnectWise since meterbridge wrote them: "
-            + ", ".join(str(c.addition_id) for c in drifted[:10])
-        )
-    verdict = Verdict.HOLD if reasons else Verdict.APPLY
-    return Safety(verdict, tuple(reasons), changed_fraction, largest_drop, total_change)
+
+@dataclass
+class SafetyTally:
+    """What the verdict weighs, summed over the parts of a plan made a chunk of companies at a
+    time (a line and the line it hands over to belong to one company, so to one part): the
+    verdict of the parts together is the verdict of the whole plan."""
+
+    writes: int = 0
+    existing: int = 0
+    changed: int = 0
+    largest_drop: Decimal = Decimal(0)
+    old_total: Decimal = Decimal(0)
+    new_total: Decimal = Decimal(0)
+    drifted: int = 0
+    drifted_ids: list[int] = field(default_factory=list)  # the first ten, named in the reason
+
+    def add(self, plan: Plan) -> None:
+        writes = plan.writes
+        self.writes += len(writes)
+        existing = [c for c in plan.changes if c.addition_id is not None and c.kind is not ChangeKind.BLOCKED]
+        self.existing += len(existing)
+        self.changed += sum(1 for c in existing if c.kind in (ChangeKind.UPDATE, ChangeKind.CANCEL))
+        creates = {c.key: c for c in plan.of_kind(ChangeKind.CREATE)}
+        # a running addition ended for the per-period line that bills on (a switch of strategy) is
+        # one line moving to a new addition: compared with its successor, not counted as a drop to 0
+        handed_over = {c.key: creates[c.successor] for c in plan.of_kind(ChangeKind.CANCEL) if c.successor in creates}
+        for change in writes:
+            for field_change in change.fields:
+                old, new = field_change.old, field_change.new
+                if field_change.field == "quantity" and old and old > 0 and new < old:
+                    self.largest_drop = max(self.largest_drop, (old - new) / old)
+            if change.kind is ChangeKind.CANCEL and change.addition_id is not None:
+                successor = handed_over.get(change.key)
+                if successor is None:
+                    self.largest_drop = max(self.largest_drop, Decimal(1))
+                elif change.old_quantity and change.old_quantity > 0:
+                    drop = (change.old_quantity - Decimal(successor.values["quantity"])) / change.old_quantity
+                    self.largest_drop = max(self.largest_drop, max(Decimal(0), drop))
+        self.old_total += sum((c.old_amount for c in existing), Decimal(0))
+        self.new_total += sum((c.new_amount for c in existing if c.kind is not ChangeKind.CANCEL), Decimal(0))
+        self.new_total += sum((successor.new_amount for successor in handed_over.values()), Decimal(0))
+        drifted = [c for c in plan.changes if c.drift and c.kind is ChangeKind.UPDATE]
+        self.drifted += len(drifted)
+        self.drifted_ids.extend(c.addition_id for c in drifted[: 10 - len(self.drifted_ids)] if c.addition_id)
+
+    def judge(self, thresholds: Thresholds = Thresholds()) -> Safety:
+        if not self.writes:
+            return Safety(Verdict.APPLY, (), Decimal(0), Decimal(0), Decimal(0))
+        changed_fraction = Decimal(self.changed) / Decimal(self.existing) if self.existing else Decimal(0)
+        old_total, new_total = self.old_total, self.new_total
+        total_change = abs(new_total - old_total) / old_total if old_total else Decimal(0)
+        reasons = []
+        if thresholds.max_changed_fraction is not None and changed_fraction > thresholds.max_changed_fraction:
+            reasons.append(
+                f"{self.changed} of {self.existing} existing lines change ({_percent(changed_fraction)}, "
+                f"more than {_percent(thresholds.max_changed_fraction)})"
+            )
+        drop = thresholds.max_quantity_drop
+        if drop is not None and self.largest_drop > drop:
+            reasons.append(f"a quantity falls by {_percent(self.largest_drop)} (more than {_percent(drop)})")
+        if thresholds.max_total_change is not None and total_change > thresholds.max_total_change:
+            reasons.append(
+                f"the total of existing lines changes by {_percent(total_change)}, from "
+                f"{format_money(old_total, thresholds.currency)} to {format_money(new_total, thresholds.currency)} "
+                f"(more than {_percent(thresholds.max_total_change)})"
+            )
+        if self.drifted and thresholds.drift_policy is DriftPolicy.HOLD:
+            reasons.append(
+                f"{self.drifted} addition(s) were edited in ConnectWise since meterbridge wrote them: "
+                + ", ".join(str(i) for i in self.drifted_ids)
+            )
+        verdict = Verdict.HOLD if reasons else Verdict.APPLY
+        return Safety(verdict, tuple(reasons), changed_fraction, self.largest_drop, total_change)

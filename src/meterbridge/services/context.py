@@ -45,6 +45,8 @@ class Context:
     mailer: Mailer | None = None
     hooks: HookSender = field(default_factory=HookSender)
     public_url: str = "http://127.0.0.1:8080"  # where links in emails and webhooks point
+    #: customers a preview or push plans at a time: its memory holds one chunk, not the tenant
+    plan_chunk: int = 2000
 
     def client(self, settings: ConnectionSettings) -> ConnectWiseClient:
         return ConnectWiseClient(

@@ -98,9 +98,11 @@ def load_inputs(
     *,
     only: frozenset[str] | None = None,
     phases: Phases | None = None,
+    identities: dict[int, Identity] | None = None,
 ) -> Inputs:
     """Everything a period's plan needs from the store, in one transaction (``phases``: where the
-    pricing's time is counted)."""
+    pricing's time is counted). ``only``: those customers, read as such (a chunk of a big tenant
+    reads its own rows, not the tenant's); ``identities``: the tenant's, read already."""
     phases = phases or Phases(scope.ctx.monotonic)
     tenant_id = scope.id
     known = _customers(session, tenant_id, only)
@@ -109,12 +111,13 @@ def load_inputs(
     product_keys = {p.id: p.key for p in product_rows}
     inputs = Inputs(tenant_id, scope.zone, scope.settings, period, known, products)
     by_id = {info.id: info for info in known.values()}
-    prices, overrides = _prices(session, tenant_id, by_id, product_keys)
+    ids = None if only is None else list(by_id)
+    prices, overrides = _prices(session, tenant_id, by_id, product_keys, ids)
     inputs.pushed_at = runs.first_write_of(session, tenant_id, str(period))
     start, end = period.start(scope.zone), period.end(scope.zone)
-    samples = _samples(session, inputs, by_id, product_keys, start, end)
+    samples = _samples(session, inputs, by_id, product_keys, start, end, ids)
     with phases.timing("price"):
-        _lines(session, inputs, by_id, samples, prices, overrides, start, end)
+        _lines(session, inputs, by_id, samples, prices, overrides, start, end, ids)
     for (customer_key, product_key), items in samples.items():
         if (customer_key, product_key) not in inputs.usage:  # usage no configuration bills (the leak report)
             product = products[product_key]
@@ -124,8 +127,15 @@ def load_inputs(
                 )
             except DomainError as error:
                 inputs.configuration_errors.setdefault(customer_key, []).append(f"usage of {product_key}: {error}")
-    for identity in journal.identities(session, tenant_id):
-        inputs.identities[identity.addition_id] = Identity(
+    inputs.identities = identities if identities is not None else load_identities(session, tenant_id)
+    return inputs
+
+
+def load_identities(session: Session, tenant_id: int) -> dict[int, Identity]:
+    """Addition id -> the line meterbridge owns it for, the tenant's every one (whatever part of
+    it is planned: an addition another customer owns is never adopted)."""
+    return {
+        identity.addition_id: Identity(
             identity.line_key,
             identity.agreement_id,
             identity.addition_id,
@@ -133,15 +143,15 @@ def load_inputs(
             identity.last_written,
             Period.parse(identity.last_period) if identity.last_period else None,
         )
-    return inputs
+        for identity in journal.identities(session, tenant_id)
+    }
 
 
 def _customers(session: Session, tenant_id: int, only: frozenset[str] | None) -> dict[str, CustomerInfo]:
-    links = customers.links_of(session, tenant_id)
+    rows = customers.all_of(session, tenant_id, only)
+    links = customers.links_of(session, tenant_id, None if only is None else [c.id for c in rows])
     known: dict[str, CustomerInfo] = {}
-    for customer in customers.all_of(session, tenant_id):
-        if only is not None and customer.external_id not in only:
-            continue
+    for customer in rows:
         link = links.get(customer.id)
         known[customer.external_id] = CustomerInfo(
             customer.id,
@@ -156,11 +166,15 @@ def _customers(session: Session, tenant_id: int, only: frozenset[str] | None) ->
 
 
 def _prices(
-    session: Session, tenant_id: int, by_id: dict[int, CustomerInfo], product_keys: dict[int, str]
+    session: Session,
+    tenant_id: int,
+    by_id: dict[int, CustomerInfo],
+    product_keys: dict[int, str],
+    ids: list[int] | None,
 ) -> tuple[dict[str, DomainPrice], dict[tuple[str, str], DomainPrice]]:
     prices: dict[str, DomainPrice] = {}
     overrides: dict[tuple[str, str], DomainPrice] = {}
-    for price in catalog.prices(session, tenant_id):
+    for price in catalog.prices(session, tenant_id, ids):
         if price.customer_id is None:
             prices[product_keys[price.product_id]] = domain_price(price)
         elif price.customer_id in by_id:
@@ -175,10 +189,11 @@ def _samples(
     product_keys: dict[int, str],
     start: datetime,
     end: datetime,
+    ids: list[int] | None,
 ) -> dict[tuple[str, str], list[UsageSample]]:
     """The period's samples (and LOOKBACK before it, for the value a time-weighted average carries in)."""
     samples: dict[tuple[str, str], list[UsageSample]] = defaultdict(list)
-    for sample in samples_repo.in_window(session, inputs.tenant_id, start - LOOKBACK, end):
+    for sample in samples_repo.in_window(session, inputs.tenant_id, start - LOOKBACK, end, ids):
         owner = by_id.get(sample.customer_id)
         if owner is None:
             continue
@@ -200,11 +215,12 @@ def _lines(
     overrides: dict[tuple[str, str], DomainPrice],
     start: datetime,
     end: datetime,
+    ids: list[int] | None,
 ) -> None:
     """The desired lines of every enabled configuration of a customer whose push is enabled."""
     rules = {r.name: r for r in configs.rules(session, inputs.tenant_id)}
     pins = configs.pins(session, inputs.tenant_id)
-    rows = configs.all_of(session, inputs.tenant_id)
+    rows = configs.all_of(session, inputs.tenant_id, ids)
     per_customer: dict[int, list[tuple[str, bool, dict[str, Any]]]] = defaultdict(list)
     for config_row in rows:
         per_customer[config_row.customer_id].append((config_row.key, config_row.enabled, config_row.options))

@@ -10,11 +10,20 @@ company, as it is for a configuration that cannot be billed.
 
 The period is checked before (``TenantScope.billing_period``): a month that has not started is
 refused, the current month is a provisional bill of the usage so far.
+
+A big tenant is planned a chunk of customers at a time (``plan_in_chunks``): each chunk's rows
+are read, priced, its ConnectWise objects read and its plan made, then handed on (to be stored)
+and let go, so memory holds one chunk, not the tenant. Chunks go in line-key order (a customer's
+keys all begin with its external id and a '/'), so the plans one after the other are the plan of
+the whole, checksum and safety verdict alike (``results.Tally``). What the chunks share is in
+``Across``: the tenant's line identities (an addition another customer owns is never adopted),
+the additions adopted so far, the catalog items read.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -29,10 +38,11 @@ from meterbridge.domain.plan import ActualAddition, AgreementView, ChangeKind, P
 from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Resolution, Rule, RuleError, resolve
 from meterbridge.domain.safety import Safety, judge
 from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE
-from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, load_inputs
+from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, load_identities, load_inputs
 from meterbridge.services.phases import Phases
 from meterbridge.services.pool import run_workers
 from meterbridge.services.scope import TenantScope
+from meterbridge.store.repos import customers as customer_rows
 
 #: What planning reads of an agreement: what rules may test, and what the plan's dates need
 #: (a partial response: ConnectWise's agreement schema has 83 fields, this reads 24 of them).
@@ -60,6 +70,26 @@ class ReadAgreement:
     def company_id(self) -> int | None:
         company = self.record.get("company")
         return company.get("id") if isinstance(company, dict) else None
+
+
+@dataclass
+class Across:
+    """What the chunks of one run share (``plan_in_chunks``)."""
+
+    phases: Phases
+    identities: dict[int, Identity] | None = None  # the tenant's, read with the first chunk
+    catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier (casefolded) -> item
+    catalog_asked: set[str] = field(default_factory=set)  # identifiers read already (found or not)
+    adopted: set[int] = field(default_factory=set)  # additions an earlier chunk's lines adopt
+    _owned: dict[str, list[Identity]] | None = field(default=None, repr=False)
+
+    def owned_by_customer(self) -> dict[str, list[Identity]]:
+        """The identities by the customer of their line (indexed once, looked up per chunk)."""
+        if self._owned is None:
+            self._owned = defaultdict(list)
+            for identity in (self.identities or {}).values():
+                self._owned[LineKey.customer_of(identity.line_key)].append(identity)
+        return self._owned
 
 
 @dataclass
@@ -221,6 +251,33 @@ async def read_additions(
     return dict(sorted(additions.items())), failures
 
 
+def chunk_order(external_id: str) -> str:
+    """Where a customer's lines sort among the plan's (line keys are ``customer/...``)."""
+    return external_id + "/"
+
+
+async def plan_in_chunks(
+    scope: TenantScope,
+    period: Period,
+    cw: ConnectWiseClient,
+    *,
+    only: frozenset[str] | None = None,
+    provisional: bool = False,
+) -> AsyncIterator[Built]:
+    """The plan of the customers in scope, a chunk of ``Context.plan_chunk`` customers at a time,
+    in line-key order (a tenant without customers: one empty chunk)."""
+    size = max(1, scope.ctx.plan_chunk)
+    across = Across(Phases(scope.ctx.monotonic))
+    with across.phases.timing("read database"), scope.ctx.db.session() as session:
+        names = sorted(
+            (n for n in customer_rows.external_ids(session, scope.id) if only is None or n in only), key=chunk_order
+        )
+        across.identities = load_identities(session, scope.id)
+    for start in range(0, max(len(names), 1), size):
+        chunk = frozenset(names[start : start + size])
+        yield await build_plan(scope, period, cw, only=chunk, provisional=provisional, across=across)
+
+
 async def build_plan(
     scope: TenantScope,
     period: Period,
@@ -228,10 +285,15 @@ async def build_plan(
     *,
     only: frozenset[str] | None = None,
     provisional: bool = False,
+    across: Across | None = None,
 ) -> Built:
-    phases = Phases(scope.ctx.monotonic)
+    """The plan of the customers in scope (``only``: those), in one piece; ``across``: a chunk of
+    ``plan_in_chunks``."""
+    across = across or Across(Phases(scope.ctx.monotonic))
+    phases = across.phases
     with phases.timing("read database"), scope.ctx.db.session() as session:
-        inputs = load_inputs(session, scope, period, only=only, phases=phases)  # its pricing timed apart
+        inputs = load_inputs(session, scope, period, only=only, phases=phases, identities=across.identities)
+    across.identities = inputs.identities
     reading = phases.clock()
     in_scope = frozenset(c.external_id for c in inputs.customers.values() if c.push_enabled)
     company_ids = {c.cw_company_id for c in inputs.customers.values() if c.external_id in in_scope and c.cw_company_id}
@@ -243,7 +305,11 @@ async def build_plan(
         if read.company_id is not None:
             by_company[read.company_id].append(read)
     products = {configured.line.cw_product for configured in inputs.lines}
-    catalog = await read_catalog(cw, products) if products else {}
+    unread = products - across.catalog_asked
+    if unread:
+        across.catalog.update(await read_catalog(cw, unread))
+        across.catalog_asked |= unread
+    catalog = across.catalog
     phases.add("read ConnectWise", phases.clock() - reading)
 
     planning = phases.clock()
@@ -254,11 +320,8 @@ async def build_plan(
         key = str(configured.line.key)
         chosen[key], outcomes[key] = _choose_agreement(configured, inputs, by_company, rules)
 
-    owned_agreements = {
-        identity.agreement_id
-        for identity in inputs.identities.values()
-        if LineKey.parse(identity.line_key).customer in in_scope
-    }
+    owned = across.owned_by_customer()
+    owned_agreements = {identity.agreement_id for customer in in_scope for identity in owned.get(customer, ())}
     wanted = {a.id for a in chosen.values() if isinstance(a, ReadAgreement)} | owned_agreements
     phases.add("plan", phases.clock() - planning)
     with phases.timing("read ConnectWise"):
@@ -266,7 +329,7 @@ async def build_plan(
 
     planning = phases.clock()
     built = Built(inputs, None, None, in_scope, by_id, additions, outcomes=outcomes, catalog=catalog, phases=phases)  # type: ignore[arg-type]
-    owned_keys = {identity.line_key for identity in inputs.identities.values()}
+    owned_keys = {identity.line_key for customer in inputs.customers for identity in owned.get(customer, ())}
     targets = []
     for configured in inputs.lines:
         line = configured.line
@@ -282,7 +345,7 @@ async def build_plan(
             targets.append(Target(line, None, reason))
             continue
         if key not in owned_keys and (configured.addition_rule or configured.addition_pin):
-            blocked = _adopt(configured, additions.get(agreement.id, []), inputs, built, rules)
+            blocked = _adopt(configured, additions.get(agreement.id, []), inputs, built, rules, across.adopted)
             if blocked:
                 targets.append(Target(line, None, blocked))
                 continue
@@ -311,6 +374,7 @@ async def build_plan(
     )
     built.safety = judge(built.plan, settings.thresholds())
     built.actions = _actions(built, period)
+    across.adopted |= built.adoptions.keys()
     phases.add("plan", phases.clock() - planning)
     return built
 
@@ -397,7 +461,12 @@ def _choose_agreement(
 
 
 def _adopt(
-    configured: ConfiguredLine, additions: list[Addition], inputs: Inputs, built: Built, rules: _Rules
+    configured: ConfiguredLine,
+    additions: list[Addition],
+    inputs: Inputs,
+    built: Built,
+    rules: _Rules,
+    adopted: set[int],
 ) -> str | None:
     """Adopt the existing addition the addition rule or pin picks for this line; a reason when it cannot."""
     line = configured.line
@@ -410,6 +479,7 @@ def _adopt(
         for a in additions
         if a.id not in inputs.identities
         and a.id not in built.adoptions
+        and a.id not in adopted
         and a.product is not None
         and (a.product.identifier or "").casefold() == line.cw_product.casefold()
         and (a.cancelled_date is None or a.cancelled_date.date() >= period_start)

@@ -14,18 +14,21 @@ which did not. Every line the push leaves right records the period it now holds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import PrivateAttr
 
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.errors import ConnectWiseError
+from meterbridge.connectwise.models import Addition
+from meterbridge.domain.explanation import Explanation
 from meterbridge.domain.periods import Period
-from meterbridge.domain.plan import ChangeKind
-from meterbridge.domain.safety import Verdict
+from meterbridge.domain.plan import Change, ChangeKind
+from meterbridge.domain.safety import Safety, Verdict
 from meterbridge.services import notify
 from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
@@ -38,11 +41,12 @@ from meterbridge.services.errors import (
     LeaseLost,
     ServiceError,
 )
-from meterbridge.services.journal import record_periods, remember, resume
+from meterbridge.services.journal import Resumed, record_periods, remember, resume
 from meterbridge.services.lease import Held, holding
 from meterbridge.services.live import LiveRun
-from meterbridge.services.planning import Built, build_plan
-from meterbridge.services.results import Applied, company_results, totals
+from meterbridge.services.phases import Phases
+from meterbridge.services.planning import Built, plan_in_chunks
+from meterbridge.services.results import Applied, Tally
 from meterbridge.services.runs import (
     approved_writes,
     error_summary,
@@ -50,8 +54,10 @@ from meterbridge.services.runs import (
     mark_interrupted,
     start_run,
     store_plan,
+    stored_changes,
 )
 from meterbridge.services.scope import TenantScope, open_tenant, parse_period
+from meterbridge.services.spill import Spill
 from meterbridge.services.views import ChangeView, CompanyStatus, ResumedView, RunKind, RunOutcome, RunStatus
 from meterbridge.services.writes import apply_writes
 
@@ -60,60 +66,119 @@ _CHECKSUM = re.compile(r"[0-9a-f]{64}")
 
 
 class Outcome(RunOutcome):
-    """A run's outcome (the view every front-end renders), with the plan it worked from."""
+    """A run's outcome (the view every front-end renders), with where its time went."""
 
-    _built: Built | None = PrivateAttr(default=None)
+    _changes: Callable[[], list[ChangeView]] | None = PrivateAttr(default=None)
+    _phases: Phases | None = PrivateAttr(default=None)
 
     @property
-    def built(self) -> Built:
-        assert self._built is not None
-        return self._built
+    def phases(self) -> Phases:
+        assert self._phases is not None
+        return self._phases
 
     def with_changes(self) -> Outcome:
-        """The same outcome with every change of its plan (for a preview, a held push, the API)."""
-        actions = self.built.actions
-        copy = self.model_copy(
-            update={"changes": [ChangeView.of(c, actions.get(c.key)) for c in self.built.plan.changes]}
-        )
-        copy._built = self._built
+        """The same outcome with every change of its plan, as the run stored them (for a
+        preview, a held push, the API)."""
+        assert self._changes is not None
+        copy = self.model_copy(update={"changes": self._changes()})
+        copy._changes, copy._phases = self._changes, self._phases
         return copy
+
+
+@dataclass
+class Planned:
+    """A run's plan, made and stored a chunk of companies at a time: what is kept of it (the sums
+    of ``Tally``, its writes without their explanations, the additions its lines adopt)."""
+
+    tally: Tally
+    safety: Safety
+    phases: Phases
+    writes: Spill[tuple[int, Change]]  # (position, change) in the plan's order, a list a chunk
+    adoptions: dict[int, tuple[str, int, Addition]]  # addition id -> (line key, agreement id, addition)
+    settled: list[int]  # additions already right for the period (noops): they hold it now too
+
+    period: Period
+
+    @property
+    def checksum(self) -> str:
+        return self.tally.checksum.hexdigest()
+
+
+async def plan_and_store(
+    ctx: Context,
+    scope: TenantScope,
+    period: Period,
+    cw: ConnectWiseClient,
+    run_id: int,
+    *,
+    only: frozenset[str] | None,
+    provisional: bool,
+    keep_writes: bool = False,
+) -> Planned:
+    """Plan a chunk of companies, store its items (on a thread: the event loop keeps serving),
+    sum it up, let it go, and on to the next. ``keep_writes``: a push keeps the writes (without
+    their explanations, which the stored items hold)."""
+    tally, phases = Tally(), Phases(ctx.monotonic)
+    writes: Spill[tuple[int, Change]] = Spill()
+    adoptions: dict[int, tuple[str, int, Addition]] = {}
+    settled: list[int] = []
+    async for built in plan_in_chunks(scope, period, cw, only=only, provisional=provisional):
+        phases = built.phases
+        await asyncio.to_thread(_store, ctx, run_id, built, tally.changes)
+        if keep_writes:
+            bare = Explanation()
+            writes.put(
+                [
+                    (position, replace(change, explanation=bare))
+                    for position, change in enumerate(built.plan.changes, tally.changes)
+                    if change.is_write
+                ]
+            )
+            for addition_id, line_key in built.adoptions.items():
+                adoptions[addition_id] = (line_key, *built.addition(addition_id))
+            settled.extend(_settled_additions(built))
+        tally.add(built.plan, built.problems())
+    safety = tally.verdict(scope.settings.thresholds())
+    return Planned(tally, safety, phases, writes, adoptions, settled, period)
 
 
 def _outcome(
     run_id: int,
     kind: RunKind,
     status: RunStatus,
-    built: Built,
+    planned: Planned,
+    ctx: Context,
     cw: ConnectWiseClient,
     applied: Applied | None = None,
     **extra: Any,
 ) -> Outcome:
-    companies = company_results(built.plan, built.problems(), applied)
+    companies, counts, run_totals = planned.tally.outcome(applied)
     outcome = Outcome.model_validate(
         {
             "run": run_id,
             "kind": kind,
-            "period": str(built.plan.period),
+            "period": str(planned.period),
             "calls": cw.stats.calls,
             "status": status,
-            "checksum": built.plan.checksum,
-            "verdict": built.safety.verdict.value,
-            "safety_reasons": list(built.safety.reasons),
-            "provisional": built.plan.provisional,
-            "counts": built.plan.counts(),
-            "totals": totals(built.plan, companies),
+            "checksum": planned.checksum,
+            "verdict": planned.safety.verdict.value,
+            "safety_reasons": list(planned.safety.reasons),
+            "provisional": planned.tally.provisional,
+            "counts": counts,
+            "totals": run_totals,
             "companies": companies,
             **extra,
         }
     )
-    outcome._built = built
+    outcome._changes = functools.partial(stored_changes, ctx, run_id)
+    outcome._phases = planned.phases
     return outcome
 
 
-def _store(ctx: Context, run_id: int, built: Built) -> None:
-    """The run's plan items (on a thread: a large plan's insert does not hold up the event loop)."""
+def _store(ctx: Context, run_id: int, built: Built, start: int) -> None:
+    """A chunk's plan items."""
     with built.phases.timing("store"), ctx.db.session() as session:
-        store_plan(session, run_id, built.plan, built.actions)
+        store_plan(session, run_id, built.plan, built.actions, start)
 
 
 async def preview(
@@ -126,7 +191,7 @@ async def preview(
     run_id = start_run(ctx, scope.id, str(period), RunKind.PREVIEW, actor=actor)
     async with ctx.client(connection) as cw:
         try:
-            built = await build_plan(scope, period, cw, only=only, provisional=provisional)
+            planned = await plan_and_store(ctx, scope, period, cw, run_id, only=only, provisional=provisional)
         except ConnectWiseError as error:
             failure = ConnectWiseFailed(f"the preview could not read ConnectWise: {error}")
             finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(failure), stats=cw.stats)
@@ -134,16 +199,15 @@ async def preview(
         except BaseException as error:
             finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(error))
             raise
-        outcome = _outcome(run_id, RunKind.PREVIEW, RunStatus.PREVIEWED, built, cw)
-        await asyncio.to_thread(_store, ctx, run_id, built)
+        outcome = _outcome(run_id, RunKind.PREVIEW, RunStatus.PREVIEWED, planned, ctx, cw)
         finish_run(
             ctx,
             run_id,
             status=RunStatus.PREVIEWED,
             summary=outcome.summary(),
             stats=cw.stats,
-            checksum=built.plan.checksum,
-            verdict=built.safety.verdict.value,
+            checksum=planned.checksum,
+            verdict=planned.safety.verdict.value,
         )
     return outcome
 
@@ -232,8 +296,23 @@ class PushRun:
     async def go(self) -> Outcome:
         resumed = await resume(self.ctx, self.cw, self.held, self.scope.settings.resume_skew_seconds)
         interrupted = mark_interrupted(self.ctx, self.held.tenant_id, self.run_id)
-        built = await build_plan(self.scope, self.period, self.cw, only=self.only, provisional=self.provisional)
-        await asyncio.to_thread(_store, self.ctx, self.run_id, built)
+        planned = await plan_and_store(
+            self.ctx,
+            self.scope,
+            self.period,
+            self.cw,
+            self.run_id,
+            only=self.only,
+            provisional=self.provisional,
+            keep_writes=True,
+        )
+        try:
+            return await self._apply(planned, resumed, interrupted)
+        finally:
+            planned.writes.close()  # the writes put aside
+
+    async def _apply(self, planned: Planned, resumed: Resumed, interrupted: list[int]) -> Outcome:
+        """Check the approval and the verdict, then write."""
         extra: dict[str, Any] = {
             "resumed": ResumedView(
                 found=resumed.found, not_applied=resumed.not_applied, updates_landed=resumed.updates_landed
@@ -242,11 +321,11 @@ class PushRun:
         }
         approval = None
         if self.checksum is not None:
-            approval = self._approval(built)
+            approval = self._approval(planned)
             if approval is None:
                 refused = ChecksumMismatch(
                     f"the plan for {self.period} changed since it was reviewed (approved {self.checksum[:12]}, now "
-                    f"{built.plan.checksum[:12]}); nothing was written",
+                    f"{planned.checksum[:12]}); nothing was written",
                     hint=f"preview again (run {self.run_id} holds the new plan) and approve its checksum",
                     action="preview.again",
                     params={
@@ -255,31 +334,43 @@ class PushRun:
                         "run": str(self.run_id),
                     },
                 )
-                outcome = _outcome(self.run_id, RunKind.PUSH, RunStatus.REFUSED, built, self.cw, **extra)
-                self._finish(RunStatus.REFUSED, built, outcome, error=refused)
+                outcome = _outcome(self.run_id, RunKind.PUSH, RunStatus.REFUSED, planned, self.ctx, self.cw, **extra)
+                self._finish(RunStatus.REFUSED, planned, outcome, error=refused)
                 raise refused
-        if built.safety.verdict is Verdict.HOLD and approval is None:
-            held = _outcome(self.run_id, RunKind.PUSH, RunStatus.HELD, built, self.cw, **extra)
-            return self._finish(RunStatus.HELD, built, held)
-        self._adopt(built)
-        with built.phases.timing("write"):
+        if planned.safety.verdict is Verdict.HOLD and approval is None:
+            held = _outcome(self.run_id, RunKind.PUSH, RunStatus.HELD, planned, self.ctx, self.cw, **extra)
+            return self._finish(RunStatus.HELD, planned, held)
+        self._adopt(planned)
+        with planned.phases.timing("write"):
+            writes = planned.writes
             applied = await apply_writes(
-                self.ctx, self.cw, self.held, self.run_id, built, resumed, self._progress, self.live
+                self.ctx,
+                self.cw,
+                self.held,
+                self.run_id,
+                self.period,
+                writes,
+                writes.count,
+                resumed,
+                self._progress,
+                self.live,
             )
-        record_periods(self.ctx, self.held, _settled_additions(built), str(self.period))
+        record_periods(self.ctx, self.held, planned.settled, str(self.period))
         outcome = _outcome(
-            self.run_id, RunKind.PUSH, RunStatus.DONE, built, self.cw, applied, approval=approval, **extra
+            self.run_id, RunKind.PUSH, RunStatus.DONE, planned, self.ctx, self.cw, applied, approval=approval, **extra
         )
         if any(c.status is not CompanyStatus.OK for c in outcome.companies.values()):
             outcome.status = RunStatus.PARTIAL
-        return self._finish(outcome.status, built, outcome)
+        return self._finish(outcome.status, planned, outcome)
 
     def _progress(self, done: int, total: int) -> None:
         self.live.progress(done, total)
         if self.progress is not None:
             self.progress(done, total)
 
-    def _finish(self, status: RunStatus, built: Built, outcome: Outcome, error: ServiceError | None = None) -> Outcome:
+    def _finish(
+        self, status: RunStatus, planned: Planned, outcome: Outcome, error: ServiceError | None = None
+    ) -> Outcome:
         """Record the run (``error``: why it stopped, as the API would answer it)."""
         summary = outcome.summary() if error is None else {**outcome.summary(), "error": error.as_data()}
         finish_run(
@@ -288,28 +379,27 @@ class PushRun:
             status=status,
             summary=summary,
             stats=self.cw.stats,
-            checksum=built.plan.checksum,
-            verdict=built.safety.verdict.value,
+            checksum=planned.checksum,
+            verdict=planned.safety.verdict.value,
         )
         return outcome
 
-    def _approval(self, built: Built) -> str | None:
+    def _approval(self, planned: Planned) -> str | None:
         """How the approval covers the plan now, or None when it does not: the same plan, or what
         is left of the approved plan (every write still to do is one of its writes)."""
         assert self.checksum is not None
-        if self.checksum == built.plan.checksum:
+        if self.checksum == planned.checksum:
             return "the approved plan"
         approved = approved_writes(self.ctx, self.held.tenant_id, str(self.period), self.checksum)
-        if approved and all(change.digest() in approved for change in built.plan.writes):
+        if approved and all(change.digest() in approved for part in planned.writes for _, change in part):
             return f"the rest of the approved plan {self.checksum[:12]} (the other writes had landed)"
         return None
 
-    def _adopt(self, built: Built) -> None:
+    def _adopt(self, planned: Planned) -> None:
         """Additions picked by an addition rule or pin become the lines' own (after approval)."""
         with self.ctx.db.session() as session:
             self.held.check(self.ctx, session)
-            for addition_id, line_key in sorted(built.adoptions.items()):
-                agreement_id, addition = built.addition(addition_id)
+            for _, (line_key, agreement_id, addition) in sorted(planned.adoptions.items()):
                 remember(session, self.ctx, self.held.tenant_id, line_key, agreement_id, addition, adopted=True)
 
 

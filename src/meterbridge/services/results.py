@@ -7,11 +7,13 @@ and the next push completes it) or ``failed`` (none of its writes landed).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from meterbridge.domain.money import ZERO, round_amount
-from meterbridge.domain.plan import Change, ChangeKind, Plan
+from meterbridge.domain.plan import Change, ChangeKind, Checksum, Plan
+from meterbridge.domain.safety import Safety, SafetyTally, Thresholds
 from meterbridge.services.views import CompanyResult, CompanyStatus, Totals, WriteCounts
 
 
@@ -21,12 +23,16 @@ class Applied:
 
     landed: dict[str, list[str]] = field(default_factory=dict)
     failed: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: what the failed writes would have changed on the invoices (they bill what they billed before)
+    unbilled: Decimal = ZERO
 
     def land(self, customer: str, key: str) -> None:
         self.landed.setdefault(customer, []).append(key)
 
-    def fail(self, customer: str, key: str, reason: str) -> None:
+    def fail(self, customer: str, key: str, reason: str, change: Change | None = None) -> None:
         self.failed.setdefault(customer, []).append((key, reason))
+        if change is not None:
+            self.unbilled += _after(change) - change.old_amount
 
 
 def company_results(
@@ -50,14 +56,19 @@ def company_results(
         result.status = CompanyStatus.BLOCKED
         result.reasons.extend(r for r in reasons if r not in result.reasons)
     if applied is not None:
-        for customer, keys in applied.landed.items():
-            entry(customer).landed = keys
-        for customer, failures in applied.failed.items():
-            result = entry(customer)
-            result.failed = [key for key, _ in failures]
-            result.reasons.extend(reason for _, reason in failures)
-            result.status = CompanyStatus.PARTIAL if result.landed else CompanyStatus.FAILED
+        with_applied(companies, applied)
     return dict(sorted(companies.items()))
+
+
+def with_applied(companies: dict[str, CompanyResult], applied: Applied) -> None:
+    """The companies' results after a push: the lines that landed, and those that did not."""
+    for customer, keys in applied.landed.items():
+        companies.setdefault(customer, CompanyResult(reasons=[], landed=[], failed=[])).landed = keys
+    for customer, failures in applied.failed.items():
+        result = companies.setdefault(customer, CompanyResult(reasons=[], landed=[], failed=[]))
+        result.failed = [key for key, _ in failures]
+        result.reasons.extend(reason for _, reason in failures)
+        result.status = CompanyStatus.PARTIAL if result.landed else CompanyStatus.FAILED
 
 
 def amount_after(kind: ChangeKind | str, old_amount: Decimal, new_amount: Decimal) -> Decimal:
@@ -77,16 +88,21 @@ def _after(change: Change) -> Decimal:
 def totals(plan: Plan, companies: dict[str, CompanyResult]) -> Totals:
     """Companies by status, writes, and what the invoices charge before and after (billed amounts;
     after a push, a line whose write failed still bills what it billed before)."""
+    failed = {key for result in companies.values() for key in result.failed}  # a write that did not land
+    before = sum((c.old_amount for c in plan.changes), ZERO)
+    after = sum((c.old_amount if c.key in failed else _after(c) for c in plan.changes), ZERO)
+    return _totals(companies, len(plan.writes), before, after)
+
+
+def _totals(companies: dict[str, CompanyResult], planned: int, before: Decimal, after: Decimal) -> Totals:
     by_status: dict[str, int] = {}
     for result in companies.values():
         by_status[result.status.value] = by_status.get(result.status.value, 0) + 1
-    failed = {key for result in companies.values() for key in result.failed}  # a write that did not land
-    before = round_amount(sum((c.old_amount for c in plan.changes), ZERO))  # money: always in cents
-    after = round_amount(sum((c.old_amount if c.key in failed else _after(c) for c in plan.changes), ZERO))
+    before, after = round_amount(before), round_amount(after)  # money: always in cents
     return Totals(
         companies=dict(sorted(by_status.items())),
         writes=WriteCounts(
-            planned=len(plan.writes),
+            planned=planned,
             landed=sum(len(r.landed) for r in companies.values()),
             failed=sum(len(r.failed) for r in companies.values()),
         ),
@@ -94,6 +110,48 @@ def totals(plan: Plan, companies: dict[str, CompanyResult]) -> Totals:
         billed_after=after,
         billed_change=after - before,
     )
+
+
+@dataclass
+class Tally:
+    """A plan made a chunk of companies at a time (``planning.plan_in_chunks``), summed as it
+    goes: its changes counted, its companies' results, what the invoices charge before and
+    after, its checksum and what its safety verdict weighs. Chunks come in the plan's order, so
+    these are the whole plan's (the checksum an approval of the whole carries)."""
+
+    provisional: bool = False
+    changes: int = 0  # stored so far: the next chunk's first position
+    writes: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    companies: dict[str, CompanyResult] = field(default_factory=dict)
+    before: Decimal = ZERO
+    after: Decimal = ZERO
+    checksum: Checksum = field(default_factory=Checksum)
+    safety: SafetyTally = field(default_factory=SafetyTally)
+
+    def add(self, plan: Plan, problems: dict[str, list[str]]) -> None:
+        self.provisional = plan.provisional
+        self.changes += len(plan.changes)
+        self.writes += len(plan.writes)
+        self.counts.update(change.kind.value for change in plan.changes)
+        self.companies.update(company_results(plan, problems))
+        self.before += sum((c.old_amount for c in plan.changes), ZERO)
+        self.after += sum((_after(c) for c in plan.changes), ZERO)
+        self.checksum.add(plan.changes)
+        self.safety.add(plan)
+
+    def verdict(self, thresholds: Thresholds) -> Safety:
+        return self.safety.judge(thresholds)
+
+    def outcome(self, applied: Applied | None = None) -> tuple[dict[str, CompanyResult], dict[str, int], Totals]:
+        """(companies by customer, changes by kind, totals): after a push, with what it applied."""
+        companies = dict(sorted(self.companies.items()))
+        after = self.after
+        if applied is not None:
+            with_applied(companies, applied)
+            after -= applied.unbilled
+        counts = {kind.value: self.counts.get(kind.value, 0) for kind in ChangeKind}
+        return companies, counts, _totals(companies, self.writes, self.before, after)
 
 
 def company_results_live(applied: Applied) -> dict[str, CompanyResult]:

@@ -57,8 +57,14 @@ def start_run(
 
 
 def store_plan(
-    session: Session, run_id: int, plan: Plan, actions: dict[str, tuple[str, dict[str, str]]] | None = None
+    session: Session,
+    run_id: int,
+    plan: Plan,
+    actions: dict[str, tuple[str, dict[str, str]]] | None = None,
+    start: int = 0,
 ) -> None:
+    """The plan's changes as the run's items (``start``: the position of its first, for a plan
+    stored a chunk at a time)."""
     runs.add_items(
         session,
         (
@@ -71,7 +77,7 @@ def store_plan(
                 "payload": ChangeView.of(change, (actions or {}).get(change.key)).json_data(),
                 "status": None,
             }
-            for position, change in enumerate(plan.changes)
+            for position, change in enumerate(plan.changes, start)
         ),
     )
 
@@ -142,8 +148,13 @@ def approved_writes(ctx: Context, tenant_id: int, period: str, checksum: str) ->
         run_id = runs.newest_with_checksum(session, tenant_id, period, checksum)
         if run_id is None:
             return None
-        items = runs.items(session, run_id, writes_only=True)
-        return {str(item.payload["digest"]) for item in items if "digest" in item.payload}
+        return {str(payload["digest"]) for payload in runs.write_payloads(session, run_id) if "digest" in payload}
+
+
+def stored_changes(ctx: Context, run_id: int) -> list[ChangeView]:
+    """A run's changes as it stored them, in the plan's order (what a front-end lists of a preview)."""
+    with ctx.db.session() as session:
+        return [ChangeView.model_validate(item.payload) for item in runs.items(session, run_id)]
 
 
 def run_view(run: Run, summary: dict[str, Any] | None = None) -> RunView:

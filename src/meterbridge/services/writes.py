@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,7 +32,6 @@ from meterbridge.services.context import Context
 from meterbridge.services.journal import Resumed, add_intent, add_result
 from meterbridge.services.lease import Held
 from meterbridge.services.live import LiveRun
-from meterbridge.services.planning import Built
 from meterbridge.services.pool import run_workers
 from meterbridge.services.results import Applied
 from meterbridge.services.views import jsonable
@@ -140,16 +139,15 @@ class _Writer:
         if self.progress is not None:
             self.progress(self.done, self.total)
 
-    async def worker(self, companies: deque[tuple[str, list[tuple[int, Change]]]]) -> None:
-        while companies:
-            customer, changes = companies.popleft()
-            await self.company(customer, changes)
+    async def worker(self, take: Callable[[], tuple[str, list[tuple[int, Change]]] | None]) -> None:
+        while (company := take()) is not None:
+            await self.company(*company)
 
     async def company(self, customer: str, changes: list[tuple[int, Change]]) -> None:
         if customer in self.resumed.unverifiable:
             reason = self.resumed.unverifiable[customer]
             for _, change in changes:
-                self.applied.fail(customer, change.key, reason)
+                self.applied.fail(customer, change.key, reason, change)
             await self.journal.run(self._mark([position for position, _ in changes], "skipped", reason))
             self._step(len(changes))
             return
@@ -175,7 +173,7 @@ class _Writer:
         try:
             addition = await _write(self.cw, change)
         except ConnectWiseError as error:
-            self.applied.fail(customer, change.key, f"{change.cw_product} ({change.kind.value}): {error}")
+            self.applied.fail(customer, change.key, f"{change.cw_product} ({change.kind.value}): {error}", change)
             if isinstance(error, TemporaryError) and error.maybe_applied:
                 await self.journal.run(self._mark([position], "failed", str(error)))  # the intent stays open
             else:
@@ -208,24 +206,36 @@ async def apply_writes(
     cw: ConnectWiseClient,
     held: Held,
     run_id: int,
-    built: Built,
+    period: Period,
+    writes: Iterable[list[tuple[int, Change]]],
+    total: int,
     resumed: Resumed,
     progress: Progress | None,
     live: LiveRun | None = None,
 ) -> Applied:
-    """The writes of the plan; ``live.applied`` fills as they land (the caller's view while it runs)."""
-    per_customer: dict[str, list[tuple[int, Change]]] = defaultdict(list)
-    for position, change in enumerate(built.plan.changes):
-        if change.is_write:
-            per_customer[change.customer].append((position, change))
-    total = sum(len(v) for v in per_customer.values())
+    """The plan's ``total`` writes, (position in the plan, change), in parts of whole companies
+    (a push's chunks), each part read when the workers have taken the one before; ``live.applied``
+    fills as they land (the caller's view while it runs)."""
+    parts = iter(writes)
+    companies: deque[tuple[str, list[tuple[int, Change]]]] = deque()
+
+    def take() -> tuple[str, list[tuple[int, Change]]] | None:
+        while not companies:
+            part = next(parts, None)
+            if part is None:
+                return None
+            per_customer: dict[str, list[tuple[int, Change]]] = defaultdict(list)
+            for position, change in part:
+                per_customer[change.customer].append((position, change))
+            companies.extend(sorted(per_customer.items()))
+        return companies.popleft()
+
     applied = live.applied if live is not None else Applied()
-    companies = deque(sorted(per_customer.items()))
-    workers = min(len(companies), cw.settings.max_concurrency)
+    workers = min(total, cw.settings.max_concurrency)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meterbridge-journal") as thread:
         journal = _Journal(ctx, held, thread)
-        writer = _Writer(ctx, cw, held, run_id, built.plan.period, resumed, progress, total, applied, journal)
+        writer = _Writer(ctx, cw, held, run_id, period, resumed, progress, total, applied, journal)
         if progress is not None:
             progress(0, total)
-        await run_workers(workers, lambda: writer.worker(companies))  # a lost lease stops every worker
+        await run_workers(workers, lambda: writer.worker(take))  # a lost lease stops every worker
     return writer.applied

@@ -171,7 +171,30 @@ def sha256_of(payload: list[dict[str, Any]]) -> str:
 
 def checksum(changes: Sequence[Change]) -> str:
     """SHA-256 over the canonical content of the changes: an approval names exactly this plan."""
-    return sha256_of([c.canonical() for c in changes])
+    whole = Checksum()
+    whole.add(changes)
+    return whole.hexdigest()
+
+
+class Checksum:
+    """``checksum`` of changes given a part at a time, in order: the same digest as over all of
+    them at once (the JSON list written piece by piece into the hash), so a plan made chunk by
+    chunk is approved by the checksum of the whole."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256(b"[")
+        self._first = True
+
+    def add(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            text = json.dumps(change.canonical(), sort_keys=True, separators=(",", ":"))
+            self._hash.update(text.encode("utf-8") if self._first else b"," + text.encode("utf-8"))
+            self._first = False
+
+    def hexdigest(self) -> str:
+        done = self._hash.copy()
+        done.update(b"]")
+        return done.hexdigest()
 
 
 def billed(quantity: Decimal, unit_price: Decimal | None, bill_customer: str) -> Decimal:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Collection
+
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from meterbridge.store.models import Customer, Price, Product
@@ -25,8 +27,12 @@ def price(session: Session, product_id: int, customer_id: int | None) -> Price |
     return session.scalar(select(Price).where(Price.product_id == product_id, Price.customer_id == customer_id))
 
 
-def prices(session: Session, tenant_id: int) -> list[Price]:
-    return list(session.scalars(select(Price).where(Price.tenant_id == tenant_id)))
+def prices(session: Session, tenant_id: int, customer_ids: Collection[int] | None = None) -> list[Price]:
+    """Price lists and customers' prices (``customer_ids``: the price lists and those customers' own)."""
+    query = select(Price).where(Price.tenant_id == tenant_id)
+    if customer_ids is not None:
+        query = query.where(or_(Price.customer_id.is_(None), Price.customer_id.in_(customer_ids)))
+    return list(session.scalars(query))
 
 
 def prices_named(session: Session, tenant_id: int, product: str | None = None) -> list[tuple[Price, str, str | None]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
@@ -18,12 +19,17 @@ def by_key(session: Session, tenant_id: int, key: str) -> BillingConfigurationRo
     )
 
 
-def all_of(session: Session, tenant_id: int) -> list[BillingConfigurationRow]:
+def all_of(
+    session: Session, tenant_id: int, customer_ids: Collection[int] | None = None
+) -> list[BillingConfigurationRow]:
+    """The tenant's configurations by key (``customer_ids``: of those customers only)."""
     query = (
         select(BillingConfigurationRow)
         .where(BillingConfigurationRow.tenant_id == tenant_id)
         .order_by(BillingConfigurationRow.key)
     )
+    if customer_ids is not None:
+        query = query.where(BillingConfigurationRow.customer_id.in_(customer_ids))
     return list(session.scalars(query))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
@@ -15,8 +15,17 @@ def by_external_id(session: Session, tenant_id: int, external_id: str) -> Custom
     return session.scalar(select(Customer).where(Customer.tenant_id == tenant_id, Customer.external_id == external_id))
 
 
-def all_of(session: Session, tenant_id: int) -> list[Customer]:
-    return list(session.scalars(select(Customer).where(Customer.tenant_id == tenant_id).order_by(Customer.external_id)))
+def all_of(session: Session, tenant_id: int, external_ids: Collection[str] | None = None) -> list[Customer]:
+    """The tenant's customers (``external_ids``: only those), by external id."""
+    query = select(Customer).where(Customer.tenant_id == tenant_id).order_by(Customer.external_id)
+    if external_ids is not None:
+        query = query.where(Customer.external_id.in_(external_ids))
+    return list(session.scalars(query))
+
+
+def external_ids(session: Session, tenant_id: int) -> list[str]:
+    """The external id of every customer of the tenant (a light read of a big tenant)."""
+    return list(session.scalars(select(Customer.external_id).where(Customer.tenant_id == tenant_id)))
 
 
 def add(session: Session, tenant_id: int, external_id: str, name: str) -> Customer:
@@ -26,9 +35,11 @@ def add(session: Session, tenant_id: int, external_id: str, name: str) -> Custom
     return customer
 
 
-def links_of(session: Session, tenant_id: int) -> dict[int, Link]:
-    """Customer id -> its link (a customer never linked has none)."""
+def links_of(session: Session, tenant_id: int, customer_ids: Collection[int] | None = None) -> dict[int, Link]:
+    """Customer id -> its link (a customer never linked has none); ``customer_ids``: of those only."""
     query = select(Link).join(Customer, Customer.id == Link.customer_id).where(Customer.tenant_id == tenant_id)
+    if customer_ids is not None:
+        query = query.where(Link.customer_id.in_(customer_ids))
     return {link.customer_id: link for link in session.scalars(query)}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -119,6 +119,12 @@ def items(session: Session, run_id: int, *, writes_only: bool = False) -> list[P
     if writes_only:
         query = query.where(PlanItem.kind.in_(WRITE_KINDS))
     return list(session.scalars(query.order_by(PlanItem.position)))
+
+
+def write_payloads(session: Session, run_id: int) -> Iterator[dict[str, Any]]:
+    """The payloads of a run's writes, a batch of rows at a time (a big plan is not loaded whole)."""
+    query = select(PlanItem.payload).where(PlanItem.run_id == run_id, PlanItem.kind.in_(WRITE_KINDS))
+    yield from session.scalars(query.execution_options(yield_per=2000))
 
 
 def items_page(

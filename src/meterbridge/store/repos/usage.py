@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,14 +13,18 @@ from sqlalchemy.orm import Session
 from meterbridge.store.models import Customer, Product, UsageSampleRow
 
 
-def in_window(session: Session, tenant_id: int, start: datetime, end: datetime) -> list[UsageSampleRow]:
-    """Samples measured in ``[start, end)`` that count (not withdrawn)."""
+def in_window(
+    session: Session, tenant_id: int, start: datetime, end: datetime, customer_ids: Collection[int] | None = None
+) -> list[UsageSampleRow]:
+    """Samples measured in ``[start, end)`` that count (not withdrawn); ``customer_ids``: of those only."""
     query = select(UsageSampleRow).where(
         UsageSampleRow.tenant_id == tenant_id,
         UsageSampleRow.measured_at >= start,
         UsageSampleRow.measured_at < end,
         UsageSampleRow.withdrawn_at.is_(None),
     )
+    if customer_ids is not None:
+        query = query.where(UsageSampleRow.customer_id.in_(customer_ids))
     return list(session.scalars(query))
 
 
