@@ -68,7 +68,7 @@ _CHECKSUM = re.compile(r"[0-9a-f]{64}")
 class Outcome(RunOutcome):
     """A run's outcome (the view every front-end renders), with where its time went."""
 
-    _changes: Callable[[], list[ChangeView]] | None = PrivateAttr(default=None)
+    _changes: Callable[..., list[ChangeView]] | None = PrivateAttr(default=None)
     _phases: Phases | None = PrivateAttr(default=None)
 
     @property
@@ -84,6 +84,11 @@ class Outcome(RunOutcome):
         copy._changes, copy._phases = self._changes, self._phases
         return copy
 
+    def drifted(self) -> list[ChangeView]:
+        """The changes to additions edited in ConnectWise since meterbridge wrote them."""
+        assert self._changes is not None
+        return self._changes(drift_only=True)
+
 
 @dataclass
 class Planned:
@@ -96,7 +101,6 @@ class Planned:
     writes: Spill[tuple[int, Change]]  # (position, change) in the plan's order, a list a chunk
     adoptions: dict[int, tuple[str, int, Addition]]  # addition id -> (line key, agreement id, addition)
     settled: list[int]  # additions already right for the period (noops): they hold it now too
-
     period: Period
 
     @property
@@ -122,22 +126,26 @@ async def plan_and_store(
     writes: Spill[tuple[int, Change]] = Spill()
     adoptions: dict[int, tuple[str, int, Addition]] = {}
     settled: list[int] = []
-    async for built in plan_in_chunks(scope, period, cw, only=only, provisional=provisional):
-        phases = built.phases
-        await asyncio.to_thread(_store, ctx, run_id, built, tally.changes)
-        if keep_writes:
-            bare = Explanation()
-            writes.put(
-                [
-                    (position, replace(change, explanation=bare))
-                    for position, change in enumerate(built.plan.changes, tally.changes)
-                    if change.is_write
-                ]
-            )
-            for addition_id, line_key in built.adoptions.items():
-                adoptions[addition_id] = (line_key, *built.addition(addition_id))
-            settled.extend(_settled_additions(built))
-        tally.add(built.plan, built.problems())
+    try:
+        async for built in plan_in_chunks(scope, period, cw, only=only, provisional=provisional):
+            phases = built.phases
+            await asyncio.to_thread(_store, ctx, run_id, built, tally.changes)
+            if keep_writes:
+                bare = Explanation()
+                writes.put(
+                    [
+                        (position, replace(change, explanation=bare))
+                        for position, change in enumerate(built.plan.changes, tally.changes)
+                        if change.is_write
+                    ]
+                )
+                for addition_id, line_key in built.adoptions.items():
+                    adoptions[addition_id] = (line_key, *built.addition(addition_id))
+                settled.extend(_settled_additions(built))
+            tally.add(built.plan, built.problems())
+    except BaseException:
+        writes.close()
+        raise
     safety = tally.verdict(scope.settings.thresholds())
     return Planned(tally, safety, phases, writes, adoptions, settled, period)
 

@@ -148,13 +148,19 @@ def approved_writes(ctx: Context, tenant_id: int, period: str, checksum: str) ->
         run_id = runs.newest_with_checksum(session, tenant_id, period, checksum)
         if run_id is None:
             return None
-        return {str(payload["digest"]) for payload in runs.write_payloads(session, run_id) if "digest" in payload}
+        writes = runs.payloads(session, run_id, writes_only=True)
+        return {str(payload["digest"]) for payload in writes if "digest" in payload}
 
 
-def stored_changes(ctx: Context, run_id: int) -> list[ChangeView]:
-    """A run's changes as it stored them, in the plan's order (what a front-end lists of a preview)."""
+def stored_changes(ctx: Context, run_id: int, *, drift_only: bool = False) -> list[ChangeView]:
+    """A run's changes as it stored them, in the plan's order (what a front-end lists of a
+    preview); ``drift_only``: those on an addition edited in ConnectWise since meterbridge wrote it."""
     with ctx.db.session() as session:
-        return [ChangeView.model_validate(item.payload) for item in runs.items(session, run_id)]
+        return [
+            ChangeView.model_validate(payload)
+            for payload in runs.payloads(session, run_id)
+            if payload.get("drift") or not drift_only
+        ]
 
 
 def run_view(run: Run, summary: dict[str, Any] | None = None) -> RunView:

@@ -349,7 +349,7 @@ async def run_due(ctx: Context, schedule_id: int, slot: datetime) -> ScheduleRun
     if outcome.status is RunStatus.HELD:
         detail = "held for approval: " + "; ".join(outcome.safety_reasons)
     if not timing.writes:
-        drifted = [c for c in (outcome.with_changes().changes or []) if c.drift]
+        drifted = outcome.drifted()
         detail = f"{len(drifted)} lines drifted (edited in ConnectWise)" if drifted else "no drift"
         status = "drift" if drifted else "previewed"
         if drifted and _first_time_told(ctx, schedule_id, outcome.checksum):

@@ -121,10 +121,13 @@ def items(session: Session, run_id: int, *, writes_only: bool = False) -> list[P
     return list(session.scalars(query.order_by(PlanItem.position)))
 
 
-def write_payloads(session: Session, run_id: int) -> Iterator[dict[str, Any]]:
-    """The payloads of a run's writes, a batch of rows at a time (a big plan is not loaded whole)."""
-    query = select(PlanItem.payload).where(PlanItem.run_id == run_id, PlanItem.kind.in_(WRITE_KINDS))
-    yield from session.scalars(query.execution_options(yield_per=2000))
+def payloads(session: Session, run_id: int, *, writes_only: bool = False) -> Iterator[dict[str, Any]]:
+    """The payloads of a run's items in the plan's order (``writes_only``: of its writes), a batch
+    of rows at a time: a big plan is not loaded whole."""
+    query = select(PlanItem.payload).where(PlanItem.run_id == run_id)
+    if writes_only:
+        query = query.where(PlanItem.kind.in_(WRITE_KINDS))
+    yield from session.scalars(query.order_by(PlanItem.position).execution_options(yield_per=2000))
 
 
 def items_page(
