@@ -8,10 +8,11 @@ import asyncio
 from dataclasses import replace
 
 from tests.services.conftest import World
+from tests.services.test_setup_services import hand_made_storage_addition
 from tests.support.actors import ACTOR
-from tests.support.reference_month import PERIOD, actual, expected
+from tests.support.reference_month import PERIOD, actual, expected, identifier
 
-from meterbridge.services import prices, push, runs, tenants
+from meterbridge.services import companies, configurations, prices, push, rules, runs, tenants
 from meterbridge.services.context import Context
 
 
@@ -59,3 +60,25 @@ def test_a_push_planned_in_chunks_bills_exactly_once(small_month: World) -> None
     again = asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
     assert again.totals.writes.planned == 0 and again.counts["noop"] == first.counts["create"] + first.counts["noop"]
     assert actual(small_month.sim) == expected(small_month.n)
+
+
+def test_two_customers_of_one_company_adopt_as_one_plan_would_wherever_the_chunks_split(small_month: World) -> None:
+    """C000 and C001 bill to one company, both with a rule that adopts its hand-made storage line:
+    the line first in the plan's order adopts it (C000's), the other creates its own, whether the
+    two are planned together or apart; the configuration keys sort the other way round."""
+    ctx = small_month.ctx
+    hand_made = hand_made_storage_addition(small_month)
+    rule = 'product/identifier = "BACKUP-STORAGE-GB"'
+    rules.save_rule(ctx, "default", "adopt-storage", rule, target="addition", actor=ACTOR)
+    companies.set_link(ctx, "default", identifier(1), identifier(0), actor=ACTOR)
+    adopt = {"products": ["storage"], "addition_rule": "adopt-storage"}
+    configurations.save_configuration(ctx, "default", identifier(0), f"{identifier(0)}-storage", adopt, actor=ACTOR)
+    configurations.save_configuration(ctx, "default", identifier(1), "A-storage", adopt, actor=ACTOR)
+
+    whole = _preview(replace(ctx, plan_chunk=10_000))
+    apart = _preview(replace(ctx, plan_chunk=1))
+    assert apart.checksum == whole.checksum
+    changes = {(c.customer, c.cw_product): c for c in apart.with_changes().changes or []}
+    adopted = changes[(identifier(0), "BACKUP-STORAGE-GB")]
+    assert (adopted.kind.value, adopted.addition_id) == ("update", hand_made)
+    assert changes[(identifier(1), "BACKUP-STORAGE-GB")].kind.value == "create"

@@ -68,13 +68,32 @@ def remember(
     that had one gets a row of its own: the earlier addition stays owned, as the history of the
     months it billed."""
     assert addition.id is not None
+    last_updated = addition.info.last_updated if addition.info else None
+    remember_id(
+        session, ctx, tenant_id, line_key, agreement_id, addition.id, last_updated, adopted=adopted, period=period
+    )
+
+
+def remember_id(
+    session: Session,
+    ctx: Context,
+    tenant_id: int,
+    line_key: str,
+    agreement_id: int,
+    addition_id: int,
+    last_updated: datetime | None,
+    *,
+    adopted: bool,
+    period: str | None = None,
+) -> None:
+    """``remember`` from what it needs of the addition: its id and when ConnectWise last wrote it."""
     journal.remember(
         session,
         tenant_id,
         line_key=line_key,
         agreement_id=agreement_id,
-        addition_id=addition.id,
-        last_written=addition.info.last_updated if addition.info and addition.info.last_updated else ctx.clock(),
+        addition_id=addition_id,
+        last_written=last_updated or ctx.clock(),
         adopted=adopted,
         period=period,
     )

@@ -331,7 +331,9 @@ async def build_plan(
     built = Built(inputs, None, None, in_scope, by_id, additions, outcomes=outcomes, catalog=catalog, phases=phases)  # type: ignore[arg-type]
     owned_keys = {identity.line_key for customer in inputs.customers for identity in owned.get(customer, ())}
     targets = []
-    for configured in inputs.lines:
+    # in line-key order: where two lines could adopt one addition, the first in the plan's order
+    # does, whether the two are planned in one chunk or apart
+    for configured in sorted(inputs.lines, key=lambda c: str(c.line.key)):
         line = configured.line
         key = str(line.key)
         picked = chosen[key]

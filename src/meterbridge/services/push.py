@@ -18,13 +18,13 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from pydantic import PrivateAttr
 
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.errors import ConnectWiseError
-from meterbridge.connectwise.models import Addition
 from meterbridge.domain.explanation import Explanation
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import Change, ChangeKind
@@ -41,7 +41,7 @@ from meterbridge.services.errors import (
     LeaseLost,
     ServiceError,
 )
-from meterbridge.services.journal import Resumed, record_periods, remember, resume
+from meterbridge.services.journal import Resumed, record_periods, remember_id, resume
 from meterbridge.services.lease import Held, holding
 from meterbridge.services.live import LiveRun
 from meterbridge.services.phases import Phases
@@ -99,7 +99,8 @@ class Planned:
     safety: Safety
     phases: Phases
     writes: Spill[tuple[int, Change]]  # (position, change) in the plan's order, a list a chunk
-    adoptions: dict[int, tuple[str, int, Addition]]  # addition id -> (line key, agreement id, addition)
+    #: addition id -> (line key, agreement id, when ConnectWise last wrote it): what adopting it records
+    adoptions: dict[int, tuple[str, int, datetime | None]]
     settled: list[int]  # additions already right for the period (noops): they hold it now too
     period: Period
 
@@ -124,7 +125,7 @@ async def plan_and_store(
     their explanations, which the stored items hold)."""
     tally, phases = Tally(), Phases(ctx.monotonic)
     writes: Spill[tuple[int, Change]] = Spill()
-    adoptions: dict[int, tuple[str, int, Addition]] = {}
+    adoptions: dict[int, tuple[str, int, datetime | None]] = {}
     settled: list[int] = []
     try:
         async for built in plan_in_chunks(scope, period, cw, only=only, provisional=provisional):
@@ -140,7 +141,9 @@ async def plan_and_store(
                     ]
                 )
                 for addition_id, line_key in built.adoptions.items():
-                    adoptions[addition_id] = (line_key, *built.addition(addition_id))
+                    agreement_id, addition = built.addition(addition_id)
+                    written = addition.info.last_updated if addition.info else None
+                    adoptions[addition_id] = (line_key, agreement_id, written)
                 settled.extend(_settled_additions(built))
             tally.add(built.plan, built.problems())
     except BaseException:
@@ -407,8 +410,9 @@ class PushRun:
         """Additions picked by an addition rule or pin become the lines' own (after approval)."""
         with self.ctx.db.session() as session:
             self.held.check(self.ctx, session)
-            for _, (line_key, agreement_id, addition) in sorted(planned.adoptions.items()):
-                remember(session, self.ctx, self.held.tenant_id, line_key, agreement_id, addition, adopted=True)
+            tenant_id = self.held.tenant_id
+            for addition_id, (line_key, agreement_id, written) in sorted(planned.adoptions.items()):
+                remember_id(session, self.ctx, tenant_id, line_key, agreement_id, addition_id, written, adopted=True)
 
 
 def _settled_additions(built: Built) -> list[int]:

@@ -147,7 +147,8 @@ class Tally:
         """(companies by customer, changes by kind, totals): after a push, with what it applied."""
         companies = dict(sorted(self.companies.items()))
         after = self.after
-        if applied is not None:
+        if applied is not None:  # on copies: the tally's own results stay the plan's
+            companies = {customer: result.model_copy(deep=True) for customer, result in companies.items()}
             with_applied(companies, applied)
             after -= applied.unbilled
         counts = {kind.value: self.counts.get(kind.value, 0) for kind in ChangeKind}
