@@ -36,7 +36,6 @@ from meterbridge.domain.billing import LineKey
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import ActualAddition, AgreementView, ChangeKind, Plan, Target, plan
 from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Resolution, Rule, RuleError, resolve
-from meterbridge.domain.safety import Safety, judge
 from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE
 from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, load_identities, load_inputs
 from meterbridge.services.phases import Phases
@@ -96,7 +95,6 @@ class Across:
 class Built:
     inputs: Inputs
     plan: Plan
-    safety: Safety
     scope: frozenset[str]
     agreements: dict[int, ReadAgreement]
     additions: dict[int, list[Addition]]
@@ -328,7 +326,7 @@ async def build_plan(
         additions, failed = await read_additions(cw, wanted)
 
     planning = phases.clock()
-    built = Built(inputs, None, None, in_scope, by_id, additions, outcomes=outcomes, catalog=catalog, phases=phases)  # type: ignore[arg-type]
+    built = Built(inputs, None, in_scope, by_id, additions, outcomes=outcomes, catalog=catalog, phases=phases)  # type: ignore[arg-type]
     owned_keys = {identity.line_key for customer in inputs.customers for identity in owned.get(customer, ())}
     targets = []
     # in line-key order: where two lines could adopt one addition, the first in the plan's order
@@ -374,7 +372,6 @@ async def build_plan(
         held_customers={c: "; ".join(errors) for c, errors in inputs.configuration_errors.items() if c in in_scope},
         provisional=provisional,
     )
-    built.safety = judge(built.plan, settings.thresholds())
     built.actions = _actions(built, period)
     across.adopted |= built.adoptions.keys()
     phases.add("plan", phases.clock() - planning)

@@ -29,16 +29,13 @@ class Applied:
     def land(self, customer: str, key: str) -> None:
         self.landed.setdefault(customer, []).append(key)
 
-    def fail(self, customer: str, key: str, reason: str, change: Change | None = None) -> None:
+    def fail(self, customer: str, key: str, reason: str, change: Change) -> None:
         self.failed.setdefault(customer, []).append((key, reason))
-        if change is not None:
-            self.unbilled += _after(change) - change.old_amount
+        self.unbilled += _after(change) - change.old_amount
 
 
-def company_results(
-    plan: Plan, problems: dict[str, list[str]], applied: Applied | None = None
-) -> dict[str, CompanyResult]:
-    """Per customer: status, writes planned, reasons, and after a push the lines that landed and those that did not."""
+def company_results(plan: Plan, problems: dict[str, list[str]]) -> dict[str, CompanyResult]:
+    """Per customer: status, writes planned, reasons (``with_applied``: what a push did)."""
     companies: dict[str, CompanyResult] = {}
 
     def entry(customer: str) -> CompanyResult:
@@ -55,8 +52,6 @@ def company_results(
         result = entry(customer)
         result.status = CompanyStatus.BLOCKED
         result.reasons.extend(r for r in reasons if r not in result.reasons)
-    if applied is not None:
-        with_applied(companies, applied)
     return dict(sorted(companies.items()))
 
 
@@ -85,16 +80,9 @@ def _after(change: Change) -> Decimal:
     return amount_after(change.kind, change.old_amount, change.new_amount)
 
 
-def totals(plan: Plan, companies: dict[str, CompanyResult]) -> Totals:
+def totals(companies: dict[str, CompanyResult], planned: int, before: Decimal, after: Decimal) -> Totals:
     """Companies by status, writes, and what the invoices charge before and after (billed amounts;
     after a push, a line whose write failed still bills what it billed before)."""
-    failed = {key for result in companies.values() for key in result.failed}  # a write that did not land
-    before = sum((c.old_amount for c in plan.changes), ZERO)
-    after = sum((c.old_amount if c.key in failed else _after(c) for c in plan.changes), ZERO)
-    return _totals(companies, len(plan.writes), before, after)
-
-
-def _totals(companies: dict[str, CompanyResult], planned: int, before: Decimal, after: Decimal) -> Totals:
     by_status: dict[str, int] = {}
     for result in companies.values():
         by_status[result.status.value] = by_status.get(result.status.value, 0) + 1
@@ -152,7 +140,7 @@ class Tally:
             with_applied(companies, applied)
             after -= applied.unbilled
         counts = {kind.value: self.counts.get(kind.value, 0) for kind in ChangeKind}
-        return companies, counts, _totals(companies, self.writes, self.before, after)
+        return companies, counts, totals(companies, self.writes, self.before, after)
 
 
 def company_results_live(applied: Applied) -> dict[str, CompanyResult]:
