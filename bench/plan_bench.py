@@ -7,8 +7,11 @@ Steps measured separately: pricing (configurations -> desired lines) and plannin
 actual additions -> plan with checksum), each followed by the process's peak resident memory
 (getrusage; it only grows, so each figure includes the steps before it).
 
-Baseline: building one plain dict per line from the same inputs, the least any planner must do;
-the ratios say how many times that cost pricing and planning take.
+Baseline: building one plain dict per line from the same inputs; the ratios say how many times
+that cost pricing and planning take. Floor: what a plan is made of, built from values worked out
+already: per line one DesiredLine (with its explanation's steps), one Change, and the canonical
+JSON the checksum hashes. No pricing or planning can cost less than its floor; the ratio of the
+two together to it says how much of their time is the work itself (docs/decisions/0010).
 Run: ``.venv/bin/python bench/plan_bench.py [--customers N]``.
 """
 
@@ -31,9 +34,10 @@ from meterbridge.domain.billing import (
     ProductKind,
     build_lines,
 )
+from meterbridge.domain.copies import evolve
 from meterbridge.domain.explanation import Explanation
 from meterbridge.domain.periods import Period
-from meterbridge.domain.plan import ActualAddition, AgreementView, Target, plan
+from meterbridge.domain.plan import ActualAddition, AgreementView, Change, Checksum, Target, plan
 from meterbridge.domain.pricing import Price, Tier
 from meterbridge.domain.safety import judge
 from meterbridge.domain.units import Unit
@@ -135,11 +139,27 @@ def main() -> None:
         return plan(PERIOD, [Target(line, agreement) for line in desired], actual)
 
     result, planning_seconds = measure("planning: lines + actual -> plan", planning, len(desired))
+    by_key = {str(line.key): line for line in desired}
+    made = [(by_key[change.key], vars(change)) for change in result.changes]
+
+    def floor() -> str:
+        whole = Checksum()
+        for line, values in made:
+            copied = evolve(line, explanation=Explanation(tuple(evolve(step) for step in line.explanation.steps)))
+            whole.add([Change(**{**values, "explanation": copied.explanation})])
+        return whole.hexdigest()
+
+    summed, floor_seconds = measure("floor: the records of a plan", floor, len(desired))
+    assert summed == result.checksum, "the floor builds the plan's own records"
     verdict = judge(result)
+    both = pricing_seconds + planning_seconds
     print()
     print(f"plan: {result.counts()}, checksum {result.checksum[:16]}..., verdict {verdict.verdict.value}")
+    lines = len(desired)
+    print(f"pricing + planning: {lines / both:.0f} lines/s; the floor: {lines / floor_seconds:.0f} lines/s")
     print(f"ratio pricing to baseline:  {pricing_seconds / baseline_seconds:8.1f}")
     print(f"ratio planning to baseline: {planning_seconds / baseline_seconds:8.1f}")
+    print(f"ratio pricing + planning to the floor: {both / floor_seconds:8.1f}")
 
 
 if __name__ == "__main__":

@@ -414,6 +414,8 @@ def _line(
 
 def _average(amount: Decimal, quantity: Decimal, places: int, priced: Sequence[Priced], *, cost: bool) -> Decimal:
     """The unit price (or cost) of an average line: the amount over the quantity, exact to the cent."""
+    if len(priced) == 1:  # one product: its own, worked out the same way when it was priced
+        return priced[0].unit_cost if cost else priced[0].unit_price
     rates = {p.cost_rate if cost else p.rate for p in priced}
     flat = all(p.flat for p in priced) and len(rates) == 1
     if quantity == 0:

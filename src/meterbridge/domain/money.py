@@ -28,8 +28,9 @@ CENT = Decimal("0.01")
 _EXPONENTS = {places: Decimal(1).scaleb(-places) for places in range(0, DERIVED_PLACES + 1)}
 
 
-#: The precision a derived unit price is worked out in (``unit_price_for``).
-_WIDE = Context(prec=60)
+#: The precision exact amounts and derived unit prices are worked out in (``pricing``,
+#: ``unit_price_for``), given to each operation rather than entered as a context.
+WIDE = Context(prec=60)
 
 
 def _places(places: int) -> Decimal:
@@ -100,7 +101,7 @@ def unit_price_for(amount: Decimal, quantity: Decimal, places: int) -> Decimal:
     """
     if quantity <= 0:
         raise ValueError("a unit price is derived for a positive quantity")
-    wide = _WIDE  # 60 digits, passed to each operation: no context to enter and leave per line
+    wide = WIDE  # 60 digits, passed to each operation: no context to enter and leave per line
     exact = wide.divide(amount, quantity)
     candidate = round_price(exact, places, wide)
     if round_amount(wide.multiply(quantity, candidate), wide) == amount:

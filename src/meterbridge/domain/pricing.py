@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from enum import StrEnum
 
 from meterbridge.domain.errors import ConfigurationInvalid
 from meterbridge.domain.explanation import Step
 from meterbridge.domain.money import (
     PRICE_PLACES,
+    WIDE,
     ZERO,
     ceil_div,
     decimals,
@@ -108,12 +109,14 @@ def _unit(amount: Decimal, quantity: Decimal, places: int, rate: Decimal, flat: 
 
 
 def _tier_amounts(units: Decimal, price: Price) -> tuple[Decimal, Decimal, str]:
+    """The exact amount and cost of ``units`` over the tiers (in 60 digits), and how they came."""
+    wide = WIDE
     if price.tier_mode is TierMode.VOLUME:
         for tier in price.tiers:
             if tier.up_to is None or units <= tier.up_to:
                 return (
-                    units * tier.unit_price,
-                    units * price.tier_cost(tier),
+                    wide.multiply(units, tier.unit_price),
+                    wide.multiply(units, price.tier_cost(tier)),
                     f"volume: all {units} at the tier up to {tier.up_to or 'any'}: {units} x {tier.unit_price}",
                 )
         raise AssertionError("the last tier is open-ended")
@@ -122,11 +125,11 @@ def _tier_amounts(units: Decimal, price: Price) -> tuple[Decimal, Decimal, str]:
     parts = []
     for tier in price.tiers:
         upper = units if tier.up_to is None else min(units, tier.up_to)
-        portion = max(ZERO, upper - lower)
+        portion = max(ZERO, wide.subtract(upper, lower))
         if portion > 0:
-            amount += portion * tier.unit_price
-            cost += portion * price.tier_cost(tier)
-            parts.append(f"{portion.normalize():f} x {tier.unit_price}")
+            amount = wide.add(amount, wide.multiply(portion, tier.unit_price))
+            cost = wide.add(cost, wide.multiply(portion, price.tier_cost(tier)))
+            parts.append(f"{wide.normalize(portion):f} x {tier.unit_price}")
         if tier.up_to is None or units <= tier.up_to:
             break
         lower = tier.up_to
@@ -167,27 +170,27 @@ def price_quantity(
         units = sent * block_size
     if not price.is_set:
         steps.append(Step("price", "no price set for this product: 0 is used", ZERO, warning=True))
-    with localcontext() as context:
-        context.prec = 60
-        if price.tiers:
-            exact, exact_cost, detail = _tier_amounts(units, price)
-            amount, cost_amount = round_amount(exact), round_amount(exact_cost)
-            steps.append(Step("tier", f"{detail} = {amount}", amount))
-            first = price.tiers[0]
-            rate, cost_rate = first.unit_price * per, price.tier_cost(first) * per
-        else:
-            rate, cost_rate = price.unit_price * per, price.unit_cost * per
-            amount, cost_amount = round_amount(sent * rate), round_amount(sent * cost_rate)
-            if block_size is not None:
-                size = f"{block_size.normalize():f}"
-                steps.append(
-                    Step(
-                        "blocks",
-                        f"a block of {size} costs {size} x {price.unit_price} = {rate.normalize():f} "
-                        f"(cost {size} x {price.unit_cost} = {cost_rate.normalize():f})",
-                        rate,
-                    )
+    wide = WIDE  # 60 digits, passed to each operation: no context to enter and leave per product
+    if price.tiers:
+        exact, exact_cost, detail = _tier_amounts(units, price)
+        amount, cost_amount = round_amount(exact, wide), round_amount(exact_cost, wide)
+        steps.append(Step("tier", f"{detail} = {amount}", amount))
+        first = price.tiers[0]
+        rate, cost_rate = wide.multiply(first.unit_price, per), wide.multiply(price.tier_cost(first), per)
+    else:
+        rate, cost_rate = wide.multiply(price.unit_price, per), wide.multiply(price.unit_cost, per)
+        amount = round_amount(wide.multiply(sent, rate), wide)
+        cost_amount = round_amount(wide.multiply(sent, cost_rate), wide)
+        if block_size is not None:
+            size = f"{wide.normalize(block_size):f}"
+            steps.append(
+                Step(
+                    "blocks",
+                    f"a block of {size} costs {size} x {price.unit_price} = {wide.normalize(rate):f} "
+                    f"(cost {size} x {price.unit_cost} = {wide.normalize(cost_rate):f})",
+                    rate,
                 )
+            )
     flat = not price.tiers
     unit_price = _unit(amount, sent, price.places, rate, flat)
     unit_cost = _unit(cost_amount, sent, price.places, cost_rate, flat)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
 from meterbridge.domain.billing import BillMode, DesiredLine
@@ -120,13 +121,39 @@ class Change:
             "reason": self.reason,
         }
 
+    def canonical_json(self) -> str:
+        """``canonical()`` as ``sha256_of`` writes it (sorted keys, no spaces, ASCII), without
+        ``json.dumps``' generic walk: the checksum and the digest of every change are made of it."""
+        values = ",".join(f"{_string(k)}:{_json(_text(v))}" for k, v in sorted(self.values.items()))
+        fields = ",".join(f"[{_string(f.field)},{_json(_text(f.old))},{_json(_text(f.new))}]" for f in self.fields)
+        return (
+            f'{{"addition":{_json(self.addition_id)},"agreement":{_json(self.agreement_id)},"fields":[{fields}],'
+            f'"key":{_string(self.key)},"kind":{_string(self.kind.value)},"reason":{_string(self.reason)},'
+            f'"values":{{{values}}}}}'
+        )
+
     def digest(self) -> str:
         """SHA-256 of this change's canonical content: an approved write is recognised by it."""
-        return sha256_of([self.canonical()])
+        return hashlib.sha256(f"[{self.canonical_json()}]".encode()).hexdigest()
 
     @property
     def is_write(self) -> bool:
         return self.kind in WRITES
+
+
+def _json(value: Any) -> str:
+    """One value as ``json.dumps`` writes it: the common kinds directly, anything else by it."""
+    if isinstance(value, str):
+        return _string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _text(value: Any) -> Any:
@@ -187,7 +214,7 @@ class Checksum:
 
     def add(self, changes: Sequence[Change]) -> None:
         for change in changes:
-            text = json.dumps(change.canonical(), sort_keys=True, separators=(",", ":"))
+            text = change.canonical_json()
             self._hash.update(text.encode("utf-8") if self._first else b"," + text.encode("utf-8"))
             self._first = False
 
