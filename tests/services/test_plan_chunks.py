@@ -6,14 +6,31 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from decimal import Decimal
 
 from tests.services.conftest import World
 from tests.services.test_setup_services import hand_made_storage_addition
 from tests.support.actors import ACTOR
-from tests.support.reference_month import PERIOD, actual, expected, identifier
+from tests.support.reference_month import MEASURED, PERIOD, actual, expected, identifier
 
-from meterbridge.services import companies, configurations, prices, push, rules, runs, tenants
+from meterbridge.domain.plan import Change, ChangeKind, checksum
+from meterbridge.services import (
+    companies,
+    configurations,
+    doctor,
+    leaks,
+    prices,
+    products,
+    push,
+    rules,
+    runs,
+    tenants,
+    usage,
+)
+from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE
 from meterbridge.services.context import Context
+from meterbridge.services.planning import plan_in_chunks
+from meterbridge.services.scope import open_tenant
 
 
 def _preview(ctx: Context) -> push.Outcome:
@@ -82,3 +99,94 @@ def test_two_customers_of_one_company_adopt_as_one_plan_would_wherever_the_chunk
     adopted = changes[(identifier(0), "BACKUP-STORAGE-GB")]
     assert (adopted.kind.value, adopted.addition_id) == ("update", hand_made)
     assert changes[(identifier(1), "BACKUP-STORAGE-GB")].kind.value == "create"
+
+
+def test_a_price_edited_while_the_chunks_are_planned_counts_from_the_next_run(small_month: World) -> None:
+    """Every chunk of one run is priced by the price lists, rules and products as the run found
+    them: a price set between two chunks does not bill the later customers at the new price."""
+    ctx = replace(small_month.ctx, plan_chunk=5)
+    scope = open_tenant(ctx, "default")
+
+    async def plan_editing_after_the_first_chunk() -> list[Change]:
+        planned: list[Change] = []
+        async with ctx.client(scope.connection()) as cw:
+            async for built in plan_in_chunks(scope, scope.billing_period(PERIOD)[0], cw):
+                if not planned:
+                    prices.set_price(ctx, "default", "server", unit_price="99", unit_cost="18", actor=ACTOR)
+                    rules.save_rule(ctx, "default", DEFAULT_AGREEMENT_RULE, 'name = "nothing matches"', actor=ACTOR)
+                assert built.plan is not None
+                planned.extend(built.plan.changes)
+        return planned
+
+    whole_before = _preview(replace(ctx, plan_chunk=10_000))
+    changes = asyncio.run(plan_editing_after_the_first_chunk())
+    assert checksum(changes) == whole_before.checksum  # the run as it began, chunk after chunk
+    server_lines = [c for c in changes if c.cw_product == "BACKUP-SERVER" and c.kind is ChangeKind.CREATE]
+    assert len({c.customer for c in server_lines}) > 5  # lines in later chunks than the first
+    assert all(c.values.get("unitPrice") != Decimal("99") for c in server_lines)
+    after = _preview(replace(ctx, plan_chunk=10_000))  # the next run: the new price, the new rule
+    assert after.checksum != whole_before.checksum
+    assert after.counts["blocked"] > whole_before.counts["blocked"]
+
+
+def test_a_product_made_while_the_chunks_are_planned_waits_for_the_next_run(small_month: World) -> None:
+    """A product created between two chunks, with a price, usage and a configuration of a customer in
+    a later chunk: the run goes on without it (that configuration names a product the run does not
+    know, and its customer is held back saying so); the next run bills it."""
+    ctx = replace(small_month.ctx, plan_chunk=5)
+    scope = open_tenant(ctx, "default")
+    late = identifier(20)  # case 0 (storage) again, in the fifth chunk
+
+    async def plan_adding_after_the_first_chunk() -> list[Change]:
+        planned: list[Change] = []
+        async with ctx.client(scope.connection()) as cw:
+            async for built in plan_in_chunks(scope, scope.billing_period(PERIOD)[0], cw):
+                if not planned:
+                    products.save_product(ctx, "default", "vm", actor=ACTOR, cw_product="BACKUP-SERVER")
+                    prices.set_price(ctx, "default", "vm", unit_price="7", actor=ACTOR)
+                    at = usage.parse_time("at", MEASURED)
+                    vm = [usage.Sample(late, "vm", at, Decimal(3), "count")]
+                    usage.store_samples(ctx, "default", vm, actor=ACTOR)
+                    options = {"products": ["vm"]}
+                    configurations.save_configuration(ctx, "default", late, f"{late}-vm", options, actor=ACTOR)
+                assert built.plan is not None
+                planned.extend(built.plan.changes)
+        return planned
+
+    changes = asyncio.run(plan_adding_after_the_first_chunk())
+    held = [c for c in changes if c.customer == late]
+    assert held and all(c.kind in (ChangeKind.BLOCKED, ChangeKind.NOOP) for c in held)
+    assert any(c.kind is ChangeKind.BLOCKED and "unknown product(s) vm" in c.reason for c in held)
+    after = _preview(replace(ctx, plan_chunk=10_000))
+    assert any(c.key.startswith(f"{late}/{late}-vm/") for c in after.with_changes().changes or [])
+
+
+def test_the_leak_report_and_the_doctor_in_chunks_say_what_they_say_of_the_whole(small_month: World) -> None:
+    """Every kind of leak (usage without a line, not invoiced, a line without usage, a hand-made
+    addition of a managed product on a company two customers share) and every doctor finding, in
+    chunks of 3 customers and of 1, as planned whole, in the same order."""
+    ctx = small_month.ctx
+    asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
+    hand_made_storage_addition(small_month)
+    companies.set_link(ctx, "default", identifier(21), identifier(0), actor=ACTOR)  # company 0, a later chunk
+    configurations.save_configuration(
+        ctx, "default", identifier(3), f"{identifier(3)}-storage", {"products": ["storage"]}, actor=ACTOR
+    )  # case 3 bills storage by quantity only: now by a second configuration too (no allow_overlap: held)
+    products.save_product(ctx, "default", "archive", kind="storage", unit="GB", cw_product="ARCHIVE-GB", actor=ACTOR)
+
+    def report(chunk: int) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str, str]]]:
+        sized = replace(ctx, plan_chunk=chunk)
+        leaks_found = asyncio.run(leaks.revenue_leaks(sized, "default", PERIOD)).leaks
+        found = asyncio.run(doctor.diagnose(sized, "default", PERIOD, actor=ACTOR)).findings
+        return (
+            [(leak.kind.value, leak.customer, leak.subject, leak.detail) for leak in leaks_found],
+            [(f.severity.value, f.check, f.subject, f.message) for f in found],
+        )
+
+    whole = report(10_000)
+    kinds = {kind for kind, *_ in whole[0]}
+    assert kinds >= {"usage-without-line", "usage-not-invoiced", "line-without-usage"}, whole[0]
+    assert any("does not manage" in detail and who == identifier(0) for _, who, _, detail in whole[0])
+    assert {("error", "catalog", "ARCHIVE-GB"), ("error", "agreement", identifier(10))} <= {f[:3] for f in whole[1]}
+    assert report(3) == whole
+    assert report(1) == whole

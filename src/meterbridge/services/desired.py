@@ -1,8 +1,9 @@
 """From the store to the billing core: what a period should bill, per customer and configuration.
 
 Loads customers, links, products, prices, configurations, rules, pins and the period's usage in
-one read, aggregates usage per product (the basis the product names) and builds the desired
-lines with their explanations. Pure functions of the core do the work; this module only gathers.
+one read (the tenant's own rows, ``TenantRows``, once for a run of many chunks), aggregates usage
+per product (the basis the product names) and builds the desired lines with their explanations.
+Pure functions of the core do the work; this module only gathers.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from meterbridge.services.prices import domain_price
 from meterbridge.services.products import domain_product
 from meterbridge.services.scope import TenantScope
 from meterbridge.services.tenant_settings import TenantSettings
-from meterbridge.store.models import BillingConfigurationRow, RuleRow
+from meterbridge.store.models import BillingConfigurationRow
 from meterbridge.store.repos import catalog, customers, journal, runs
 from meterbridge.store.repos import configurations as configs
 from meterbridge.store.repos import usage as samples_repo
@@ -91,6 +92,41 @@ class Inputs:
     overlaps: dict[str, list[str]] = field(default_factory=dict)  # customer -> "product: config, config" billed twice
 
 
+@dataclass(frozen=True)
+class TenantRows:
+    """What every customer of a run is priced and planned with, read once in one transaction: the
+    tenant's products, price lists, rules and pins, when the period was first written, and whom
+    meterbridge owns each addition for. A run in chunks of customers (``planning.plan_in_chunks``)
+    prices every chunk with these, so a price or rule edited while it runs does not bill some
+    customers by the old one and others by the new; the edit counts from the next run."""
+
+    products: dict[str, DomainProduct]
+    product_keys: dict[int, str]  # product row id -> key
+    prices: dict[str, DomainPrice]  # product key -> the tenant's price list
+    rules: dict[str, tuple[str, str]]  # name -> (name, text)
+    pins: dict[tuple[int, str], int]  # (configuration id, target) -> the pinned ConnectWise id
+    pushed_at: datetime | None  # when a write of the period first landed: later samples are late
+    identities: dict[int, Identity]
+
+
+def read_tenant_rows(session: Session, tenant_id: int, period: Period) -> TenantRows:
+    product_rows = catalog.products(session, tenant_id)
+    product_keys = {p.id: p.key for p in product_rows}
+    return TenantRows(
+        products={p.key: domain_product(p) for p in product_rows},
+        product_keys=product_keys,
+        prices={
+            product_keys[price.product_id]: domain_price(price)
+            for price in catalog.prices(session, tenant_id, ())
+            if price.customer_id is None
+        },
+        rules={r.name: (r.name, r.text) for r in configs.rules(session, tenant_id)},
+        pins=configs.pins(session, tenant_id),
+        pushed_at=runs.first_write_of(session, tenant_id, str(period)),
+        identities=load_identities(session, tenant_id),
+    )
+
+
 def load_inputs(
     session: Session,
     scope: TenantScope,
@@ -98,26 +134,26 @@ def load_inputs(
     *,
     only: frozenset[str] | None = None,
     phases: Phases | None = None,
-    identities: dict[int, Identity] | None = None,
+    tenant: TenantRows | None = None,
 ) -> Inputs:
     """Everything a period's plan needs from the store, in one transaction (``phases``: where the
     pricing's time is counted). ``only``: those customers, read as such (a chunk of a big tenant
-    reads its own rows, not the tenant's); ``identities``: the tenant's, read already."""
+    reads its own rows, not the tenant's); ``tenant``: the tenant's rows, read already for the run
+    (None: read here). A row naming a product the run's rows do not know (made since) is left out."""
     phases = phases or Phases(scope.ctx.monotonic)
     tenant_id = scope.id
+    tenant = tenant or read_tenant_rows(session, tenant_id, period)
     known = _customers(session, tenant_id, only)
-    product_rows = catalog.products(session, tenant_id)
-    products = {p.key: domain_product(p) for p in product_rows}
-    product_keys = {p.id: p.key for p in product_rows}
+    products = tenant.products
     inputs = Inputs(tenant_id, scope.zone, scope.settings, period, known, products)
     by_id = {info.id: info for info in known.values()}
     ids = None if only is None else list(by_id)
-    prices, overrides = _prices(session, tenant_id, by_id, product_keys, ids)
-    inputs.pushed_at = runs.first_write_of(session, tenant_id, str(period))
+    overrides = _overrides(session, tenant_id, by_id, tenant.product_keys, ids)
+    inputs.pushed_at = tenant.pushed_at
     start, end = period.start(scope.zone), period.end(scope.zone)
-    samples = _samples(session, inputs, by_id, product_keys, start, end, ids)
+    samples = _samples(session, inputs, by_id, tenant.product_keys, start, end, ids)
     with phases.timing("price"):
-        _lines(session, inputs, by_id, samples, prices, overrides, start, end, ids)
+        _lines(session, inputs, by_id, samples, tenant, overrides, start, end, ids)
     for (customer_key, product_key), items in samples.items():
         if (customer_key, product_key) not in inputs.usage:  # usage no configuration bills (the leak report)
             product = products[product_key]
@@ -127,7 +163,7 @@ def load_inputs(
                 )
             except DomainError as error:
                 inputs.configuration_errors.setdefault(customer_key, []).append(f"usage of {product_key}: {error}")
-    inputs.identities = identities if identities is not None else load_identities(session, tenant_id)
+    inputs.identities = tenant.identities
     return inputs
 
 
@@ -165,21 +201,20 @@ def _customers(session: Session, tenant_id: int, only: frozenset[str] | None) ->
     return known
 
 
-def _prices(
+def _overrides(
     session: Session,
     tenant_id: int,
     by_id: dict[int, CustomerInfo],
     product_keys: dict[int, str],
     ids: list[int] | None,
-) -> tuple[dict[str, DomainPrice], dict[tuple[str, str], DomainPrice]]:
-    prices: dict[str, DomainPrice] = {}
+) -> dict[tuple[str, str], DomainPrice]:
+    """(customer, product) -> the customer's own price, of the customers read."""
     overrides: dict[tuple[str, str], DomainPrice] = {}
     for price in catalog.prices(session, tenant_id, ids):
-        if price.customer_id is None:
-            prices[product_keys[price.product_id]] = domain_price(price)
-        elif price.customer_id in by_id:
-            overrides[(by_id[price.customer_id].external_id, product_keys[price.product_id])] = domain_price(price)
-    return prices, overrides
+        owner = by_id.get(price.customer_id) if price.customer_id is not None else None
+        if owner is not None and price.product_id in product_keys:
+            overrides[(owner.external_id, product_keys[price.product_id])] = domain_price(price)
+    return overrides
 
 
 def _samples(
@@ -195,7 +230,7 @@ def _samples(
     samples: dict[tuple[str, str], list[UsageSample]] = defaultdict(list)
     for sample in samples_repo.in_window(session, inputs.tenant_id, start - LOOKBACK, end, ids):
         owner = by_id.get(sample.customer_id)
-        if owner is None:
+        if owner is None or sample.product_id not in product_keys:
             continue
         key = (owner.external_id, product_keys[sample.product_id])
         if sample.measured_at >= start:
@@ -211,15 +246,13 @@ def _lines(
     inputs: Inputs,
     by_id: dict[int, CustomerInfo],
     samples: dict[tuple[str, str], list[UsageSample]],
-    prices: dict[str, DomainPrice],
+    tenant: TenantRows,
     overrides: dict[tuple[str, str], DomainPrice],
     start: datetime,
     end: datetime,
     ids: list[int] | None,
 ) -> None:
     """The desired lines of every enabled configuration of a customer whose push is enabled."""
-    rules = {r.name: r for r in configs.rules(session, inputs.tenant_id)}
-    pins = configs.pins(session, inputs.tenant_id)
     rows = configs.all_of(session, inputs.tenant_id, ids)
     per_customer: dict[int, list[tuple[str, bool, dict[str, Any]]]] = defaultdict(list)
     for config_row in rows:
@@ -232,7 +265,7 @@ def _lines(
         try:
             config = domain_configuration(config_row, owner.external_id)
             quantities = _quantities(config, inputs.products, samples, inputs, start, end)
-            lines = build_lines(config, inputs.products, quantities, prices, overrides, inputs.period)
+            lines = build_lines(config, inputs.products, quantities, tenant.prices, overrides, inputs.period)
         except (DomainError, ValueError) as error:
             inputs.configuration_errors.setdefault(owner.external_id, []).append(
                 f"configuration {config_row.key}: {error}"
@@ -246,7 +279,7 @@ def _lines(
         if doubled:
             lines = _mark_overlap(inputs, owner.external_id, config_row.key, doubled, lines)
         for line in lines:
-            inputs.lines.append(_configured(line, config_row, rules, pins))
+            inputs.lines.append(_configured(line, config_row, tenant.rules, tenant.pins))
 
 
 def _mark_overlap(
@@ -267,17 +300,15 @@ def _mark_overlap(
 def _configured(
     line: DesiredLine,
     config_row: BillingConfigurationRow,
-    rules: dict[str, RuleRow],
+    rules: dict[str, tuple[str, str]],
     pins: dict[tuple[int, str], int],
 ) -> ConfiguredLine:
     options = config_row.options
-    agreement_rule = rules.get(options.get("agreement_rule") or DEFAULT_AGREEMENT_RULE)
-    addition_rule = rules.get(options["addition_rule"]) if options.get("addition_rule") else None
     return ConfiguredLine(
         line,
         config_row.id,
-        (agreement_rule.name, agreement_rule.text) if agreement_rule else None,
-        (addition_rule.name, addition_rule.text) if addition_rule else None,
+        rules.get(options.get("agreement_rule") or DEFAULT_AGREEMENT_RULE),
+        rules.get(options["addition_rule"]) if options.get("addition_rule") else None,
         pins.get((config_row.id, "agreement")),
         pins.get((config_row.id, "addition")),
     )

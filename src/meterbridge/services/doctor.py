@@ -5,6 +5,10 @@ the doctor would use; per linked company with a configuration, an agreement its 
 resolves to, not cancelled, not ended, billing from before the period's end. ``create=True``
 adds missing catalog items and, for companies whose rule finds no agreement, an agreement of
 the tenant's agreement type (its contact: the company's first contact).
+
+The period's plan is made a chunk of customers at a time (``planning.plan_in_chunks``), as a
+preview makes it: what the checks need of each chunk is kept (``_Facts``) and its plan let go;
+the checks run once every chunk is in, in the same order as before.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.conditions import F
 from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.connectwise.models import CatalogItem
+from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import HELD_BACK, ChangeKind
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
-from meterbridge.services.planning import Built, build_plan, read_catalog
+from meterbridge.services.planning import Built, plan_in_chunks, read_catalog
 from meterbridge.services.scope import open_tenant
 from meterbridge.services.views import FindingView, Severity
 
@@ -60,15 +65,38 @@ class Diagnosis:
             self.on_fix(finding)
 
 
-def _mapped_products(built: Built) -> dict[str, str]:
-    """ConnectWise product identifier -> the name to give a catalog item meterbridge creates."""
-    wanted: dict[str, str] = {}
-    for product in built.inputs.products.values():
-        if product.cw_product:
-            wanted.setdefault(product.cw_product, product.name)
-    for configured in built.inputs.lines:
-        wanted.setdefault(configured.line.cw_product, configured.line.cw_product)
-    return wanted
+@dataclass
+class _Facts:
+    """What the catalog and agreement checks need of the plan, gathered chunk by chunk."""
+
+    period: Period
+    #: ConnectWise product identifier -> the name to give a catalog item meterbridge creates
+    wanted: dict[str, str] = field(default_factory=dict)
+    problems: dict[tuple[str, str], None] = field(default_factory=dict)  # (customer, reason), in the plan's order
+    missing: dict[str, int] = field(default_factory=dict)  # customer -> company: no agreement the rule finds
+    linked: set[str] = field(default_factory=set)  # customers in scope with a company
+    blocked: set[str] = field(default_factory=set)  # customers with a blocked line
+
+    def add(self, built: Built) -> None:
+        for product in built.inputs.products.values():
+            if product.cw_product:
+                self.wanted.setdefault(product.cw_product, product.name)
+        for configured in built.inputs.lines:
+            self.wanted.setdefault(configured.line.cw_product, configured.line.cw_product)
+        for change in built.plan.changes:
+            if change.kind is not ChangeKind.BLOCKED:
+                continue
+            self.blocked.add(change.customer)
+            if change.reason.startswith(HELD_BACK):
+                continue  # a line held back with its company is not an agreement problem of its own
+            if change.cw_product.casefold() in built.catalog_problems:
+                continue  # the catalog check reports (or fixes) it
+            info = built.inputs.customers.get(change.customer)
+            if built.outcomes.get(change.key, "") == "none" and info is not None and info.cw_company_id is not None:
+                self.missing[change.customer] = info.cw_company_id
+            else:
+                self.problems.setdefault((change.customer, change.reason))
+        self.linked |= {c for c in built.scope if built.inputs.customers[c].cw_company_id is not None}
 
 
 async def diagnose(ctx: Context, tenant: str, period_text: str, *, actor: Actor, create: bool = False) -> Diagnosis:
@@ -90,8 +118,10 @@ async def diagnose(ctx: Context, tenant: str, period_text: str, *, actor: Actor,
             diagnosis.add("error", "connection", connection.site, str(error))
             return diagnosis
         diagnosis.add("ok", "connection", connection.site, f"reachable (codebase {codebase})")
-        built = await build_plan(scope, period, cw)
-        await _check_catalog(cw, built, diagnosis, create=create)
+        facts = _Facts(period)
+        async for built in plan_in_chunks(scope, period, cw):
+            facts.add(built)
+        await _check_catalog(cw, facts, diagnosis, create=create)
         types = {t.name.casefold(): t for t in await cw.agreement_types() if t.name}
         chosen_type = types.get(settings.agreement_type.casefold())
         if chosen_type is None or chosen_type.inactive_flag:
@@ -104,12 +134,12 @@ async def diagnose(ctx: Context, tenant: str, period_text: str, *, actor: Actor,
             )
         else:
             diagnosis.add("ok", "agreement type", settings.agreement_type, "exists and is active")
-        await _check_agreements(cw, built, diagnosis, settings.agreement_type if chosen_type else None, create=create)
+        await _check_agreements(cw, facts, diagnosis, settings.agreement_type if chosen_type else None, create=create)
     return diagnosis
 
 
-async def _check_catalog(cw: ConnectWiseClient, built: Built, diagnosis: Diagnosis, *, create: bool) -> None:
-    wanted = _mapped_products(built)
+async def _check_catalog(cw: ConnectWiseClient, facts: _Facts, diagnosis: Diagnosis, *, create: bool) -> None:
+    wanted = facts.wanted
     if not wanted:
         diagnosis.add("warning", "catalog", "-", "no product is mapped to a ConnectWise catalog item yet")
         return
@@ -135,7 +165,7 @@ async def _check_catalog(cw: ConnectWiseClient, built: Built, diagnosis: Diagnos
                 "catalog",
                 identifier,
                 "no catalog item with this identifier: create it in ConnectWise, or let the doctor create it",
-                action=("doctor.create", {"period": str(built.plan.period)}),
+                action=("doctor.create", {"period": str(facts.period)}),
             )
             continue
         body: dict[str, Any] = {
@@ -157,24 +187,11 @@ async def _check_catalog(cw: ConnectWiseClient, built: Built, diagnosis: Diagnos
 
 
 async def _check_agreements(
-    cw: ConnectWiseClient, built: Built, diagnosis: Diagnosis, agreement_type: str | None, *, create: bool
+    cw: ConnectWiseClient, facts: _Facts, diagnosis: Diagnosis, agreement_type: str | None, *, create: bool
 ) -> None:
-    missing: dict[str, int] = {}
-    reported: set[tuple[str, str]] = set()
-    for change in built.plan.changes:
-        if change.kind is not ChangeKind.BLOCKED or change.reason.startswith(HELD_BACK):
-            continue  # a line held back with its company is not an agreement problem of its own
-        if change.cw_product.casefold() in built.catalog_problems:
-            continue  # the catalog check above reported (or fixed) it
-        outcome = built.outcomes.get(change.key, "")
-        info = built.inputs.customers.get(change.customer)
-        if outcome == "none" and info is not None and info.cw_company_id is not None:
-            missing[change.customer] = info.cw_company_id
-            continue
-        if (change.customer, change.reason) in reported:
-            continue
-        reported.add((change.customer, change.reason))
-        diagnosis.add("error", "agreement", change.customer, change.reason)
+    missing = facts.missing
+    for customer, reason in facts.problems:
+        diagnosis.add("error", "agreement", customer, reason)
     for customer, company_id in sorted(missing.items()):
         if not create or agreement_type is None:
             diagnosis.add(
@@ -183,7 +200,7 @@ async def _check_agreements(
                 customer,
                 f"company {company_id} has no agreement the rule resolves to: create one, pin one, or let the doctor "
                 "create it",
-                action=("doctor.create", {"period": str(built.plan.period)}),
+                action=("doctor.create", {"period": str(facts.period)}),
             )
             continue
         try:
@@ -191,7 +208,7 @@ async def _check_agreements(
             company = (await cw.companies(F("id").eq(company_id)))[0]
             if not contacts:
                 raise ValueError(f"company {company_id} has no contact; ConnectWise needs one for an agreement")
-            period = built.plan.period
+            period = facts.period
             await cw.create(
                 "finance/agreements",
                 {
@@ -208,7 +225,6 @@ async def _check_agreements(
             diagnosis.add("error", "agreement", customer, f"could not create an agreement: {error}")
         else:
             diagnosis.add("ok", "agreement", customer, f"agreement created for company {company_id}", fixed=True)
-    linked = {c for c in built.scope if built.inputs.customers[c].cw_company_id is not None}
-    fine = sorted(linked - {c.customer for c in built.plan.changes if c.kind is ChangeKind.BLOCKED} - set(missing))
+    fine = sorted(facts.linked - facts.blocked - set(missing))
     if fine:
         diagnosis.add("ok", "agreement", f"{len(fine)} companies", "every line resolves to an agreement that can bill")

@@ -1,14 +1,22 @@
-"""The revenue-leak report: usage with no billing line, and billing lines with no usage."""
+"""The revenue-leak report: usage with no billing line, and billing lines with no usage.
+
+Made from the plan a chunk of customers at a time (``planning.plan_in_chunks``), as a preview
+is: each chunk's findings are kept and its plan let go. What can only be told once every chunk is
+planned (whether an addition meterbridge does not own bills a backup product: a line of a later
+chunk may adopt it, or map its product) is kept as a candidate and judged at the end.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from meterbridge.connectwise.models import Addition
 from meterbridge.domain.billing import BillMode
+from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import ChangeKind
 from meterbridge.services.context import Context
 from meterbridge.services.desired import Inputs
-from meterbridge.services.planning import build_plan
+from meterbridge.services.planning import Built, plan_in_chunks
 from meterbridge.services.scope import open_tenant
 from meterbridge.services.views import LeakKind, LeakView
 
@@ -23,12 +31,94 @@ class LeakReport:
     leaks: list[LeakView] = field(default_factory=list)
 
 
+@dataclass
+class _Found:
+    """The report's sections, filled chunk by chunk, and what is judged once every chunk is in."""
+
+    usage: list[LeakView] = field(default_factory=list)  # per (customer, product)
+    doubled: list[LeakView] = field(default_factory=list)  # per customer
+    idle: list[LeakView] = field(default_factory=list)  # in the plan's order
+    mapped: set[str] = field(default_factory=set)  # ConnectWise products meterbridge bills (casefolded)
+    owned: set[int] = field(default_factory=set)  # additions meterbridge owns or adopts
+    unowned: dict[int, tuple[int, str, str]] = field(default_factory=dict)  # addition -> (agreement, owner, product)
+
+    def report(self, period: Period) -> LeakReport:
+        unmanaged = [
+            _leak(
+                "line-without-usage",
+                owner,
+                product,
+                f"addition {addition_id} on agreement {agreement_id} bills a backup product meterbridge does "
+                "not manage: adopt it (addition rule or pin) or end it, or it may bill twice",
+            )
+            for addition_id, (agreement_id, owner, product) in sorted(self.unowned.items(), key=lambda item: item[1][0])
+            if addition_id not in self.owned and product.casefold() in self.mapped
+        ]
+        by_customer = sorted(self.usage, key=lambda leak: (leak.customer, leak.subject))
+        doubled = sorted(self.doubled, key=lambda leak: leak.customer)
+        return LeakReport(str(period), [*by_customer, *doubled, *self.idle, *unmanaged])
+
+
 async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakReport:
     scope = open_tenant(ctx, tenant)
     period, _open = scope.billing_period(period_text)  # a month that has not started is refused
-    report = LeakReport(str(period))
+    found = _Found()
     async with ctx.client(scope.connection()) as cw:
-        built = await build_plan(scope, period, cw)
+        async for built in plan_in_chunks(scope, period, cw):
+            _chunk(built, period, found)
+    return found.report(period)
+
+
+def _chunk(built: Built, period: Period, found: _Found) -> None:
+    inputs = built.inputs
+    _usage(built, found)
+    for customer, doubled in sorted(inputs.overlaps.items()):
+        for entry in doubled:
+            product, _, configs = entry.partition(": ")
+            found.doubled.append(
+                _leak(
+                    "double-billing",
+                    customer,
+                    product,
+                    f"billed by configurations {configs} (allow_overlap): the same usage is billed more than once",
+                )
+            )
+    found.mapped |= {p.cw_product.casefold() for p in inputs.products.values() if p.cw_product}
+    found.mapped |= {c.line.cw_product.casefold() for c in inputs.lines}
+    for change in built.plan.changes:
+        if change.kind is ChangeKind.NOOP and change.addition_id and change.reason == "no usage: left as it is":
+            found.idle.append(
+                _leak(
+                    "line-without-usage",
+                    change.customer,
+                    change.cw_product,
+                    f"addition {change.addition_id} still bills {change.old_amount}; there is no usage this period",
+                )
+            )
+    found.owned |= set(inputs.identities) | set(built.adoptions)
+    by_company: dict[int, str] = {}  # company -> its first customer (by external id)
+    for info in inputs.customers.values():
+        if info.cw_company_id and info.external_id < by_company.get(info.cw_company_id, "\uffff"):
+            by_company[info.cw_company_id] = info.external_id
+    for agreement_id, additions in sorted(built.additions.items()):
+        agreement = built.agreements.get(agreement_id)
+        company_id = agreement.company_id if agreement else None
+        owner = by_company.get(company_id, "?") if company_id is not None else "?"
+        for addition in additions:
+            if addition.id is None or not _active(addition, period):
+                continue
+            product = (addition.product.identifier or "") if addition.product else ""
+            seen = found.unowned.get(addition.id)
+            if seen is not None and seen[1] != "?" and (owner == "?" or seen[1] < owner):
+                owner = seen[1]  # read again for another customer of the company (a later chunk)
+            found.unowned[addition.id] = (seen[0] if seen else agreement_id, owner, product)
+
+
+def _active(addition: Addition, period: Period) -> bool:
+    return addition.cancelled_date is None or addition.cancelled_date.date() >= period.first_day
+
+
+def _usage(built: Built, found: _Found) -> None:
     inputs = built.inputs
     lines_by_product: dict[tuple[str, str], list[str]] = {}
     for configured in inputs.lines:
@@ -42,13 +132,13 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
         info = inputs.customers.get(customer)
         usage = f"{total.quantity} {total.unit.value}"
         if info is not None and not info.push_enabled:
-            report.leaks.append(
+            found.usage.append(
                 _leak("usage-without-line", customer, product, f"{usage} used; push is disabled for this customer")
             )
             continue
         keys = lines_by_product.get((customer, product))
         if not keys:
-            report.leaks.append(
+            found.usage.append(
                 _leak(
                     "usage-without-line",
                     customer,
@@ -59,7 +149,7 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
             continue
         not_invoiced = [k for k in keys if k in do_not_bill]
         if len(not_invoiced) == len(keys):
-            report.leaks.append(
+            found.usage.append(
                 _leak(
                     "usage-not-invoiced",
                     customer,
@@ -70,53 +160,9 @@ async def revenue_leaks(ctx: Context, tenant: str, period_text: str) -> LeakRepo
             continue
         reasons = [blocked[k] for k in keys if k in blocked]
         if reasons and len(reasons) == len(keys):
-            report.leaks.append(
+            found.usage.append(
                 _leak("usage-without-line", customer, product, f"{usage} used; its line is blocked: {reasons[0]}")
             )
-    for customer, doubled in sorted(inputs.overlaps.items()):
-        for entry in doubled:
-            product, _, configs = entry.partition(": ")
-            report.leaks.append(
-                _leak(
-                    "double-billing",
-                    customer,
-                    product,
-                    f"billed by configurations {configs} (allow_overlap): the same usage is billed more than once",
-                )
-            )
-    mapped = {p.cw_product.casefold() for p in inputs.products.values() if p.cw_product}
-    mapped |= {c.line.cw_product.casefold() for c in inputs.lines}
-    for change in built.plan.changes:
-        if change.kind is ChangeKind.NOOP and change.addition_id and change.reason == "no usage: left as it is":
-            report.leaks.append(
-                _leak(
-                    "line-without-usage",
-                    change.customer,
-                    change.cw_product,
-                    f"addition {change.addition_id} still bills {change.old_amount}; there is no usage this period",
-                )
-            )
-    owned = set(inputs.identities) | set(built.adoptions)
-    by_company = {c.cw_company_id: c.external_id for c in inputs.customers.values() if c.cw_company_id}
-    for agreement_id, additions in sorted(built.additions.items()):
-        agreement = built.agreements.get(agreement_id)
-        company_id = agreement.company_id if agreement else None
-        owner = by_company.get(company_id) if company_id is not None else None
-        for addition in additions:
-            product = (addition.product.identifier or "") if addition.product else ""
-            active = addition.cancelled_date is None or addition.cancelled_date.date() >= period.first_day
-            if addition.id in owned or not active or product.casefold() not in mapped:
-                continue
-            report.leaks.append(
-                _leak(
-                    "line-without-usage",
-                    owner or "?",
-                    product,
-                    f"addition {addition.id} on agreement {agreement_id} bills a backup product meterbridge does "
-                    "not manage: adopt it (addition rule or pin) or end it, or it may bill twice",
-                )
-            )
-    return report
 
 
 def _products_of(inputs: Inputs, configuration_id: int) -> list[str]:

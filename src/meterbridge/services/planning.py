@@ -16,8 +16,10 @@ are read, priced, its ConnectWise objects read and its plan made, then handed on
 and let go, so memory holds one chunk, not the tenant. Chunks go in line-key order (a customer's
 keys all begin with its external id and a '/'), so the plans one after the other are the plan of
 the whole, checksum and safety verdict alike (``results.Tally``). What the chunks share is in
-``Across``: the tenant's line identities (an addition another customer owns is never adopted),
-the additions adopted so far, the catalog items read.
+``Across``: the tenant's rows read once for the run (``desired.TenantRows``: products, price
+lists, rules, pins and line identities, so every chunk is priced by one state of them and an
+addition another customer owns is never adopted), the additions adopted so far, the catalog
+items read.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import ActualAddition, AgreementView, ChangeKind, Plan, Target, plan
 from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Resolution, Rule, RuleError, resolve
 from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE
-from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, load_identities, load_inputs
+from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, TenantRows, load_inputs, read_tenant_rows
 from meterbridge.services.phases import Phases
 from meterbridge.services.pool import run_workers
 from meterbridge.services.scope import TenantScope
@@ -76,7 +78,7 @@ class Across:
     """What the chunks of one run share (``plan_in_chunks``)."""
 
     phases: Phases
-    identities: dict[int, Identity] | None = None  # the tenant's, read with the first chunk
+    tenant: TenantRows | None = None  # read with the first chunk, or before it
     catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier (casefolded) -> item
     catalog_asked: set[str] = field(default_factory=set)  # identifiers read already (found or not)
     adopted: set[int] = field(default_factory=set)  # additions an earlier chunk's lines adopt
@@ -86,7 +88,7 @@ class Across:
         """The identities by the customer of their line (indexed once, looked up per chunk)."""
         if self._owned is None:
             self._owned = defaultdict(list)
-            for identity in (self.identities or {}).values():
+            for identity in (self.tenant.identities if self.tenant else {}).values():
                 self._owned[LineKey.customer_of(identity.line_key)].append(identity)
         return self._owned
 
@@ -270,7 +272,7 @@ async def plan_in_chunks(
         names = sorted(
             (n for n in customer_rows.external_ids(session, scope.id) if only is None or n in only), key=chunk_order
         )
-        across.identities = load_identities(session, scope.id)
+        across.tenant = read_tenant_rows(session, scope.id, period)
     for start in range(0, max(len(names), 1), size):
         chunk = frozenset(names[start : start + size])
         yield await build_plan(scope, period, cw, only=chunk, provisional=provisional, across=across)
@@ -290,8 +292,8 @@ async def build_plan(
     across = across or Across(Phases(scope.ctx.monotonic))
     phases = across.phases
     with phases.timing("read database"), scope.ctx.db.session() as session:
-        inputs = load_inputs(session, scope, period, only=only, phases=phases, identities=across.identities)
-    across.identities = inputs.identities
+        across.tenant = across.tenant or read_tenant_rows(session, scope.id, period)
+        inputs = load_inputs(session, scope, period, only=only, phases=phases, tenant=across.tenant)
     reading = phases.clock()
     in_scope = frozenset(c.external_id for c in inputs.customers.values() if c.push_enabled)
     company_ids = {c.cw_company_id for c in inputs.customers.values() if c.external_id in in_scope and c.cw_company_id}
