@@ -35,7 +35,7 @@ from meterbridge.domain.billing import (
     build_lines,
 )
 from meterbridge.domain.copies import evolve
-from meterbridge.domain.explanation import Explanation
+from meterbridge.domain.explanation import Explanation, Step
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import ActualAddition, AgreementView, Change, Checksum, Target, plan
 from meterbridge.domain.pricing import Price, Tier
@@ -145,7 +145,8 @@ def main() -> None:
     def floor() -> str:
         whole = Checksum()
         for line, values in made:
-            copied = evolve(line, explanation=Explanation(tuple(evolve(step) for step in line.explanation.steps)))
+            steps = tuple(Step(s.name, s.detail, s.value, s.warning) for s in line.explanation.steps)
+            copied = evolve(line, explanation=Explanation(steps))
             whole.add([Change(**{**values, "explanation": copied.explanation})])
         return whole.hexdigest()
 

@@ -243,6 +243,9 @@ class DesiredLine:
         return self.amount if self.bill_customer is BillMode.BILLABLE else ZERO
 
 
+_NO_USAGE = (ZERO, Explanation())  # a product without samples
+
+
 def _resolve_price(
     customer: str, product: str, prices: Mapping[str, Price], overrides: Mapping[tuple[str, str], Price]
 ) -> tuple[Price, str]:
@@ -270,30 +273,23 @@ def build_lines(
         return _range_lines(config, products, quantities, prices, overrides, period, period_key)
 
     priced_products: list[tuple[Product, Priced]] = []
-    explanation = Explanation()
+    steps: list[Step] = []
     included_left = config.included  # consumed by the products in the configuration's order
     for product_key in config.products:
         product = products[product_key]
-        quantity, product_explanation = quantities.get(product_key, (ZERO, Explanation()))
+        quantity, product_explanation = quantities.get(product_key, _NO_USAGE)
         price, source = _resolve_price(config.customer, product_key, prices, overrides)
         included = min(included_left, round_quantity(quantity))  # of what is billed: 2 decimals
         included_left -= included
-        priced = price_quantity(
-            quantity,
-            price,
-            included=included,
-            block_size=config.block_size,
-            unit_label=product.unit.value,
-        )
-        explanation = explanation.then(
-            Step("usage", f"{product.name}: {quantity} {product.unit.value} ({source})", quantity),
-            *product_explanation.steps,
-            *priced.steps,
-        )
+        unit = product.unit.value
+        priced = price_quantity(quantity, price, included=included, block_size=config.block_size, unit_label=unit)
+        steps.append(Step("usage", f"{product.name}: {quantity} {unit} ({source})", quantity))
+        steps += product_explanation.steps
+        steps += priced.steps
         priced_products.append((product, priced))
     cw_product = config.cw_product or products[config.products[0]].cw_product
     assert cw_product is not None  # validate_configuration made sure
-    return [_line(config, cw_product, period_key, period, priced_products, explanation)]
+    return [_line(config, cw_product, period_key, period, priced_products, steps)]
 
 
 def _range_lines(
@@ -309,7 +305,7 @@ def _range_lines(
     [product_key] = config.products
     product = products[product_key]
     unit = product.unit.value
-    quantity, usage_explanation = quantities.get(product_key, (ZERO, Explanation()))
+    quantity, usage_explanation = quantities.get(product_key, _NO_USAGE)
     listed, source = _resolve_price(config.customer, product_key, prices, overrides)
     billable, rounding = round_usage_quantity(quantity, unit)
     explanation = Explanation((Step("usage", f"{product.name}: {quantity} {unit}", quantity),)).then(
@@ -343,7 +339,7 @@ def _range_lines(
                 period_key,
                 period,
                 [(product, priced)],
-                explanation.then(step, *priced.steps),
+                [*explanation.steps, step, *priced.steps],
             )
         )
     return lines
@@ -355,13 +351,14 @@ def _line(
     period_key: str,
     period: Period,
     priced: Sequence[tuple[Product, Priced]],
-    explanation: Explanation,
+    steps: list[Step],
 ) -> DesiredLine:
+    """The line of ``priced`` (one product, or several billed as one), its explanation ``steps``
+    so far followed by how its quantity, unit price and description were sent."""
     sent = sum((p.quantity for _, p in priced), ZERO)
     amount = sum((p.amount for _, p in priced), ZERO)
     cost_amount = sum((p.cost_amount for _, p in priced), ZERO)
     places = max(p.places for _, p in priced)
-    steps: list[Step] = []
     unit_price: Decimal | None
     unit_cost: Decimal | None
     if config.data_mode is DataMode.TOTAL:
@@ -405,7 +402,7 @@ def _line(
         strategy=config.strategy,
         zero_policy=config.zero_policy,
         amount=amount,
-        explanation=explanation.then(*steps),
+        explanation=Explanation(tuple(steps)),
         cost_amount=cost_amount,
         bill_start_policy=config.bill_start_policy,
         invoiced_policy=config.invoiced_policy,

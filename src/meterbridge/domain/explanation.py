@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a plan holds several per line: no dict each
 class Step:
     name: str  # usage, unit, aggregation, included, blocks, tier, price, mode, rounding, ...
     detail: str

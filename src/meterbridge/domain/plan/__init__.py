@@ -121,9 +121,11 @@ def _plan_targets(
         if addition.owned_key is not None:
             history[LineKey.split(addition.owned_key)[0]].append(addition)
     changes: list[Change] = []
+    chosen: dict[tuple[BillStartPolicy, InvoicedPolicy], DatePolicies] = {}  # one per combination in use
     for target in targets:
         line = target.line
-        own = DatePolicies(line.bill_start_policy or policies.bill_start, line.invoiced_policy or policies.invoiced)
+        wanted = (line.bill_start_policy or policies.bill_start, line.invoiced_policy or policies.invoiced)
+        own = chosen.get(wanted) or chosen.setdefault(wanted, DatePolicies(*wanted))
         prefix = line.key.prefix
         changes.extend(plan_line(target, period, owned, by_line[prefix], history[prefix], own, drift_policy))
     return changes
