@@ -17,8 +17,10 @@ from meterbridge.domain.plan import Change, ChangeKind, checksum
 from meterbridge.services import (
     companies,
     configurations,
+    customers,
     doctor,
     leaks,
+    pins,
     prices,
     products,
     push,
@@ -163,12 +165,16 @@ def test_a_product_made_while_the_chunks_are_planned_waits_for_the_next_run(smal
 
 def test_the_leak_report_and_the_doctor_in_chunks_say_what_they_say_of_the_whole(small_month: World) -> None:
     """Every kind of leak (usage without a line, not invoiced, a line without usage, a hand-made
-    addition of a managed product on a company two customers share) and every doctor finding, in
-    chunks of 3 customers and of 1, as planned whole, in the same order."""
+    addition of a managed product on a company two customers share, named by the first of them
+    even when only the other's chunk reads the agreement) and every doctor finding, in chunks of
+    3 customers and of 1, as planned whole, in the same order."""
     ctx = small_month.ctx
     asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
     hand_made_storage_addition(small_month)
     companies.set_link(ctx, "default", identifier(21), identifier(0), actor=ACTOR)  # company 0, a later chunk
+    customers.add_customer(
+        ctx, "default", identifier(0), push_enabled=False, actor=ACTOR
+    )  # its chunk reads no agreement
     configurations.save_configuration(
         ctx, "default", identifier(3), f"{identifier(3)}-storage", {"products": ["storage"]}, actor=ACTOR
     )  # case 3 bills storage by quantity only: now by a second configuration too (no allow_overlap: held)
@@ -190,3 +196,40 @@ def test_the_leak_report_and_the_doctor_in_chunks_say_what_they_say_of_the_whole
     assert {("error", "catalog", "ARCHIVE-GB"), ("error", "agreement", identifier(10))} <= {f[:3] for f in whole[1]}
     assert report(3) == whole
     assert report(1) == whole
+
+
+def test_a_rule_or_pin_saved_while_the_chunks_are_planned(small_month: World) -> None:
+    """A configuration of a later chunk saved mid-run with an addition rule saved mid-run too waits
+    for the next run (planned without the rule it would not adopt what the rule names: a second
+    addition beside it); a pin is the configuration's own and counts in the chunk that reads it."""
+    ctx = replace(small_month.ctx, plan_chunk=5)
+    scope = open_tenant(ctx, "default")
+    adopting, ambiguous = identifier(20), identifier(29)  # bills storage; two agreements match: blocked
+    [pinned] = [c.key for c in configurations.list_configurations(ctx, "default", ambiguous)]
+    agreements = small_month.sim.state.collections["agreements"].by_id.values()
+    [second] = [a["id"] for a in agreements if a["name"] == "Backup (second) - 29"]
+
+    async def plan_saving_after_the_first_chunk() -> list[Change]:
+        planned: list[Change] = []
+        async with ctx.client(scope.connection()) as cw:
+            async for built in plan_in_chunks(scope, scope.billing_period(PERIOD)[0], cw):
+                if not planned:
+                    rule = 'product/identifier = "BACKUP-STORAGE-GB"'
+                    rules.save_rule(ctx, "default", "adopt-storage", rule, target="addition", actor=ACTOR)
+                    adopt = {"products": ["server"], "addition_rule": "adopt-storage"}
+                    configurations.save_configuration(
+                        ctx, "default", adopting, f"{adopting}-servers", adopt, actor=ACTOR
+                    )
+                    await pins.set_pin(ctx, "default", pinned, second, actor=ACTOR)
+                assert built.plan is not None
+                planned.extend(built.plan.changes)
+        return planned
+
+    changes = asyncio.run(plan_saving_after_the_first_chunk())
+    held = [c for c in changes if c.customer == adopting]
+    assert held and all(c.kind is ChangeKind.BLOCKED for c in held)
+    assert all("adopt-storage is not among the rules this run began with" in c.reason for c in held), held
+    assert [c.kind for c in changes if c.customer == ambiguous] == [ChangeKind.CREATE]
+    assert [c.agreement_id for c in changes if c.customer == ambiguous] == [second]
+    after = asyncio.run(push.preview(replace(ctx, plan_chunk=10_000), "default", PERIOD, actor=ACTOR))
+    assert after.companies[adopting].status == "ok"

@@ -95,16 +95,17 @@ class Inputs:
 @dataclass(frozen=True)
 class TenantRows:
     """What every customer of a run is priced and planned with, read once in one transaction: the
-    tenant's products, price lists, rules and pins, when the period was first written, and whom
+    tenant's products, price lists and rules, when the period was first written, and whom
     meterbridge owns each addition for. A run in chunks of customers (``planning.plan_in_chunks``)
     prices every chunk with these, so a price or rule edited while it runs does not bill some
-    customers by the old one and others by the new; the edit counts from the next run."""
+    customers by the old one and others by the new; the edit counts from the next run. What
+    belongs to a customer (its configurations, their pins, its own prices, its usage) is read
+    with its chunk."""
 
     products: dict[str, DomainProduct]
     product_keys: dict[int, str]  # product row id -> key
     prices: dict[str, DomainPrice]  # product key -> the tenant's price list
     rules: dict[str, tuple[str, str]]  # name -> (name, text)
-    pins: dict[tuple[int, str], int]  # (configuration id, target) -> the pinned ConnectWise id
     pushed_at: datetime | None  # when a write of the period first landed: later samples are late
     identities: dict[int, Identity]
 
@@ -121,7 +122,6 @@ def read_tenant_rows(session: Session, tenant_id: int, period: Period) -> Tenant
             if price.customer_id is None
         },
         rules={r.name: (r.name, r.text) for r in configs.rules(session, tenant_id)},
-        pins=configs.pins(session, tenant_id),
         pushed_at=runs.first_write_of(session, tenant_id, str(period)),
         identities=load_identities(session, tenant_id),
     )
@@ -254,6 +254,7 @@ def _lines(
 ) -> None:
     """The desired lines of every enabled configuration of a customer whose push is enabled."""
     rows = configs.all_of(session, inputs.tenant_id, ids)
+    pins = configs.pins(session, inputs.tenant_id, ids)
     per_customer: dict[int, list[tuple[str, bool, dict[str, Any]]]] = defaultdict(list)
     for config_row in rows:
         per_customer[config_row.customer_id].append((config_row.key, config_row.enabled, config_row.options))
@@ -263,6 +264,7 @@ def _lines(
             continue
         inputs.configuration_products[config_row.id] = tuple(config_row.options.get("products", ()))
         try:
+            _rules_known(config_row.options, tenant.rules)
             config = domain_configuration(config_row, owner.external_id)
             quantities = _quantities(config, inputs.products, samples, inputs, start, end)
             lines = build_lines(config, inputs.products, quantities, tenant.prices, overrides, inputs.period)
@@ -279,7 +281,7 @@ def _lines(
         if doubled:
             lines = _mark_overlap(inputs, owner.external_id, config_row.key, doubled, lines)
         for line in lines:
-            inputs.lines.append(_configured(line, config_row, tenant.rules, tenant.pins))
+            inputs.lines.append(_configured(line, config_row, tenant.rules, pins))
 
 
 def _mark_overlap(
@@ -295,6 +297,18 @@ def _mark_overlap(
         warning=True,
     )
     return [replace(line, explanation=line.explanation.then(warning)) for line in lines]
+
+
+def _rules_known(options: dict[str, Any], rules: dict[str, tuple[str, str]]) -> None:
+    """A configuration naming a rule the run's rows do not hold (saved while the run went on) waits
+    for the next run: planned without it, an addition rule would not adopt what it names."""
+    for option in ("agreement_rule", "addition_rule"):
+        name = options.get(option)
+        if name and name not in rules:
+            raise DomainError(
+                f"{option}: the rule {name} is not among the rules this run began with (saved since, it counts "
+                "from the next run; otherwise add it)"
+            )
 
 
 def _configured(

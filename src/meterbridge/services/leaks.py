@@ -40,18 +40,23 @@ class _Found:
     idle: list[LeakView] = field(default_factory=list)  # in the plan's order
     mapped: set[str] = field(default_factory=set)  # ConnectWise products meterbridge bills (casefolded)
     owned: set[int] = field(default_factory=set)  # additions meterbridge owns or adopts
-    unowned: dict[int, tuple[int, str, str]] = field(default_factory=dict)  # addition -> (agreement, owner, product)
+    #: active additions read that meterbridge does not own (it may adopt some in a later chunk):
+    #: addition -> (agreement, its company, product)
+    unowned: dict[int, tuple[int, int | None, str]] = field(default_factory=dict)
+    first_customer: dict[int, str] = field(default_factory=dict)  # company -> its first customer by external id
 
     def report(self, period: Period) -> LeakReport:
         unmanaged = [
             _leak(
                 "line-without-usage",
-                owner,
+                self.first_customer.get(company_id, "?") if company_id is not None else "?",
                 product,
                 f"addition {addition_id} on agreement {agreement_id} bills a backup product meterbridge does "
                 "not manage: adopt it (addition rule or pin) or end it, or it may bill twice",
             )
-            for addition_id, (agreement_id, owner, product) in sorted(self.unowned.items(), key=lambda item: item[1][0])
+            for addition_id, (agreement_id, company_id, product) in sorted(
+                self.unowned.items(), key=lambda item: item[1][0]
+            )
             if addition_id not in self.owned and product.casefold() in self.mapped
         ]
         by_customer = sorted(self.usage, key=lambda leak: (leak.customer, leak.subject))
@@ -96,22 +101,17 @@ def _chunk(built: Built, period: Period, found: _Found) -> None:
                 )
             )
     found.owned |= set(inputs.identities) | set(built.adoptions)
-    by_company: dict[int, str] = {}  # company -> its first customer (by external id)
     for info in inputs.customers.values():
-        if info.cw_company_id and info.external_id < by_company.get(info.cw_company_id, "\uffff"):
-            by_company[info.cw_company_id] = info.external_id
+        company = info.cw_company_id
+        if company and info.external_id < found.first_customer.get(company, "\uffff"):
+            found.first_customer[company] = info.external_id
     for agreement_id, additions in sorted(built.additions.items()):
         agreement = built.agreements.get(agreement_id)
         company_id = agreement.company_id if agreement else None
-        owner = by_company.get(company_id, "?") if company_id is not None else "?"
         for addition in additions:
-            if addition.id is None or not _active(addition, period):
-                continue
-            product = (addition.product.identifier or "") if addition.product else ""
-            seen = found.unowned.get(addition.id)
-            if seen is not None and seen[1] != "?" and (owner == "?" or seen[1] < owner):
-                owner = seen[1]  # read again for another customer of the company (a later chunk)
-            found.unowned[addition.id] = (seen[0] if seen else agreement_id, owner, product)
+            if addition.id is not None and addition.id not in inputs.identities and _active(addition, period):
+                product = (addition.product.identifier or "") if addition.product else ""
+                found.unowned.setdefault(addition.id, (agreement_id, company_id, product))
 
 
 def _active(addition: Addition, period: Period) -> bool:

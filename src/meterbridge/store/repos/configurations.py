@@ -85,11 +85,15 @@ def rules(session: Session, tenant_id: int) -> list[RuleRow]:
     return list(session.scalars(select(RuleRow).where(RuleRow.tenant_id == tenant_id).order_by(RuleRow.name)))
 
 
-def pins(session: Session, tenant_id: int) -> dict[tuple[int, str], int]:
-    """(configuration id, target) -> the pinned ConnectWise id."""
-    return {
-        (p.configuration_id, p.target): p.cw_id for p in session.scalars(select(Pin).where(Pin.tenant_id == tenant_id))
-    }
+def pins(session: Session, tenant_id: int, customer_ids: Collection[int] | None = None) -> dict[tuple[int, str], int]:
+    """(configuration id, target) -> the pinned ConnectWise id (``customer_ids``: of those customers'
+    configurations only)."""
+    query = select(Pin).where(Pin.tenant_id == tenant_id)
+    if customer_ids is not None:
+        query = query.join(BillingConfigurationRow, BillingConfigurationRow.id == Pin.configuration_id).where(
+            BillingConfigurationRow.customer_id.in_(customer_ids)
+        )
+    return {(p.configuration_id, p.target): p.cw_id for p in session.scalars(query)}
 
 
 def set_pin(
