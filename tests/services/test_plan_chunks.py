@@ -32,7 +32,9 @@ from meterbridge.services import (
 from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE
 from meterbridge.services.context import Context
 from meterbridge.services.planning import plan_in_chunks
-from meterbridge.services.scope import open_tenant
+from meterbridge.services.scope import open_tenant, tenant_row
+from meterbridge.store.repos import configurations as config_rows
+from meterbridge.store.repos import customers as customer_rows
 
 
 def _preview(ctx: Context) -> push.Outcome:
@@ -172,9 +174,15 @@ def test_the_leak_report_and_the_doctor_in_chunks_say_what_they_say_of_the_whole
     asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
     hand_made_storage_addition(small_month)
     companies.set_link(ctx, "default", identifier(21), identifier(0), actor=ACTOR)  # company 0, a later chunk
-    customers.add_customer(
-        ctx, "default", identifier(0), push_enabled=False, actor=ACTOR
-    )  # its chunk reads no agreement
+    # C000's push off: its chunk reads no agreement, C021's reads company 0's
+    customers.add_customer(ctx, "default", identifier(0), push_enabled=False, actor=ACTOR)
+    # C002 moves to company 3: its chunk reads the additions of company 2's agreement (its lines are
+    # there), not the agreement; C022, now of company 2, reads it in a later chunk
+    agreements = small_month.sim.state.collections["agreements"].by_id.values()
+    [company_2s] = [a["id"] for a in agreements if a["name"] == "Backup - 2"]
+    hand_made_storage_addition(small_month, agreement_id=company_2s, product="BACKUP-SERVER")
+    companies.set_link(ctx, "default", identifier(2), identifier(3), actor=ACTOR)
+    companies.set_link(ctx, "default", identifier(22), identifier(2), actor=ACTOR)
     configurations.save_configuration(
         ctx, "default", identifier(3), f"{identifier(3)}-storage", {"products": ["storage"]}, actor=ACTOR
     )  # case 3 bills storage by quantity only: now by a second configuration too (no allow_overlap: held)
@@ -192,7 +200,8 @@ def test_the_leak_report_and_the_doctor_in_chunks_say_what_they_say_of_the_whole
     whole = report(10_000)
     kinds = {kind for kind, *_ in whole[0]}
     assert kinds >= {"usage-without-line", "usage-not-invoiced", "line-without-usage"}, whole[0]
-    assert any("does not manage" in detail and who == identifier(0) for _, who, _, detail in whole[0])
+    unmanaged = {(who, what) for _, who, what, detail in whole[0] if "does not manage" in detail}
+    assert {(identifier(0), "BACKUP-STORAGE-GB"), (identifier(22), "BACKUP-SERVER")} <= unmanaged, whole[0]
     assert {("error", "catalog", "ARCHIVE-GB"), ("error", "agreement", identifier(10))} <= {f[:3] for f in whole[1]}
     assert report(3) == whole
     assert report(1) == whole
@@ -208,15 +217,17 @@ def test_a_rule_or_pin_saved_while_the_chunks_are_planned(small_month: World) ->
     [pinned] = [c.key for c in configurations.list_configurations(ctx, "default", ambiguous)]
     agreements = small_month.sim.state.collections["agreements"].by_id.values()
     [second] = [a["id"] for a in agreements if a["name"] == "Backup (second) - 29"]
+    [its_agreement] = [a["id"] for a in agreements if a["name"] == "Backup - 20"]
+    by_hand = hand_made_storage_addition(small_month, agreement_id=its_agreement, product="BACKUP-SERVER")
 
     async def plan_saving_after_the_first_chunk() -> list[Change]:
         planned: list[Change] = []
         async with ctx.client(scope.connection()) as cw:
             async for built in plan_in_chunks(scope, scope.billing_period(PERIOD)[0], cw):
                 if not planned:
-                    rule = 'product/identifier = "BACKUP-STORAGE-GB"'
-                    rules.save_rule(ctx, "default", "adopt-storage", rule, target="addition", actor=ACTOR)
-                    adopt = {"products": ["server"], "addition_rule": "adopt-storage"}
+                    rule = 'product/identifier = "BACKUP-SERVER"'
+                    rules.save_rule(ctx, "default", "adopt-servers", rule, target="addition", actor=ACTOR)
+                    adopt = {"products": ["server"], "addition_rule": "adopt-servers"}
                     configurations.save_configuration(
                         ctx, "default", adopting, f"{adopting}-servers", adopt, actor=ACTOR
                     )
@@ -228,8 +239,18 @@ def test_a_rule_or_pin_saved_while_the_chunks_are_planned(small_month: World) ->
     changes = asyncio.run(plan_saving_after_the_first_chunk())
     held = [c for c in changes if c.customer == adopting]
     assert held and all(c.kind is ChangeKind.BLOCKED for c in held)
-    assert all("adopt-storage is not among the rules this run began with" in c.reason for c in held), held
+    assert all("adopt-servers is not among the rules this run began with" in c.reason for c in held), held
     assert [c.kind for c in changes if c.customer == ambiguous] == [ChangeKind.CREATE]
     assert [c.agreement_id for c in changes if c.customer == ambiguous] == [second]
     after = asyncio.run(push.preview(replace(ctx, plan_chunk=10_000), "default", PERIOD, actor=ACTOR))
     assert after.companies[adopting].status == "ok"
+    [servers] = [c for c in after.with_changes().changes or [] if c.key.startswith(f"{adopting}/{adopting}-servers/")]
+    assert (servers.kind, servers.addition_id) == (ChangeKind.UPDATE, by_hand)  # adopted: one addition bills
+    with ctx.db.session() as session:  # a chunk reads the pins of its own customers' configurations only
+        tenant_id = tenant_row(session, "default").id
+        ids = {c.external_id: c.id for c in customer_rows.all_of(session, tenant_id, [ambiguous, adopting])}
+        [config_id] = [c.id for c in config_rows.all_of(session, tenant_id, [ids[ambiguous]])]
+        assert config_rows.pins(session, tenant_id, [ids[ambiguous]]) == {(config_id, "agreement"): second}
+        assert config_rows.pins(session, tenant_id, [ids[adopting]]) == {}
+        assert config_rows.pins(session, tenant_id, []) == {}
+        assert config_rows.pins(session, tenant_id) == {(config_id, "agreement"): second}

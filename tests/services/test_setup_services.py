@@ -30,17 +30,19 @@ from meterbridge.services.errors import InvalidInput, NotFound
 from meterbridge.store.models import Customer, Product, UsageSampleRow
 
 
-def hand_made_storage_addition(world: World, **extra: Any) -> int:
-    """A storage line someone added by hand on company 0's agreement (not meterbridge's)."""
+def hand_made_storage_addition(
+    world: World, *, agreement_id: int = 1, product: str = "BACKUP-STORAGE-GB", **extra: Any
+) -> int:
+    """A line someone added by hand (not meterbridge's): storage, on company 0's agreement unless told."""
     body = {
-        "product": {"identifier": "BACKUP-STORAGE-GB"},
+        "product": {"identifier": product},
         "quantity": 5,
         "billCustomer": "Billable",
         "effectiveDate": "2026-10-01T00:00:00Z",
         **extra,
     }
     answer = httpx2.post(
-        f"{world.url}/v4_6_release/apis/3.0/finance/agreements/1/additions",
+        f"{world.url}/v4_6_release/apis/3.0/finance/agreements/{agreement_id}/additions",
         json=body,
         auth=("sim+simpub", "simpriv"),
         headers={"clientId": "tests"},

@@ -1,7 +1,7 @@
 """From the store to the billing core: what a period should bill, per customer and configuration.
 
 Loads customers, links, products, prices, configurations, rules, pins and the period's usage in
-one read (the tenant's own rows, ``TenantRows``, once for a run of many chunks), aggregates usage
+one read (the tenant-wide ones, ``TenantRows``, once for a run of many chunks), aggregates usage
 per product (the basis the product names) and builds the desired lines with their explanations.
 Pure functions of the core do the work; this module only gathers.
 """
@@ -264,8 +264,8 @@ def _lines(
             continue
         inputs.configuration_products[config_row.id] = tuple(config_row.options.get("products", ()))
         try:
-            _rules_known(config_row.options, tenant.rules)
             config = domain_configuration(config_row, owner.external_id)
+            _rules_known(config_row.options, tenant.rules)
             quantities = _quantities(config, inputs.products, samples, inputs, start, end)
             lines = build_lines(config, inputs.products, quantities, tenant.prices, overrides, inputs.period)
         except (DomainError, ValueError) as error:

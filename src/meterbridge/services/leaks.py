@@ -41,22 +41,27 @@ class _Found:
     mapped: set[str] = field(default_factory=set)  # ConnectWise products meterbridge bills (casefolded)
     owned: set[int] = field(default_factory=set)  # additions meterbridge owns or adopts
     #: active additions read that meterbridge does not own (it may adopt some in a later chunk):
-    #: addition -> (agreement, its company, product)
-    unowned: dict[int, tuple[int, int | None, str]] = field(default_factory=dict)
+    #: addition -> (agreement, product)
+    unowned: dict[int, tuple[int, str]] = field(default_factory=dict)
+    #: agreement -> its company, of every chunk's agreements (a chunk may read the additions of an
+    #: agreement another chunk read, for a line it owns there)
+    companies: dict[int, int] = field(default_factory=dict)
     first_customer: dict[int, str] = field(default_factory=dict)  # company -> its first customer by external id
+
+    def owner(self, agreement_id: int) -> str:
+        company = self.companies.get(agreement_id)
+        return self.first_customer.get(company, "?") if company is not None else "?"
 
     def report(self, period: Period) -> LeakReport:
         unmanaged = [
             _leak(
                 "line-without-usage",
-                self.first_customer.get(company_id, "?") if company_id is not None else "?",
+                self.owner(agreement_id),
                 product,
                 f"addition {addition_id} on agreement {agreement_id} bills a backup product meterbridge does "
                 "not manage: adopt it (addition rule or pin) or end it, or it may bill twice",
             )
-            for addition_id, (agreement_id, company_id, product) in sorted(
-                self.unowned.items(), key=lambda item: item[1][0]
-            )
+            for addition_id, (agreement_id, product) in sorted(self.unowned.items(), key=lambda item: item[1][0])
             if addition_id not in self.owned and product.casefold() in self.mapped
         ]
         by_customer = sorted(self.usage, key=lambda leak: (leak.customer, leak.subject))
@@ -105,13 +110,14 @@ def _chunk(built: Built, period: Period, found: _Found) -> None:
         company = info.cw_company_id
         if company and info.external_id < found.first_customer.get(company, "\uffff"):
             found.first_customer[company] = info.external_id
+    for agreement_id, agreement in built.agreements.items():
+        if agreement.company_id is not None:
+            found.companies[agreement_id] = agreement.company_id
     for agreement_id, additions in sorted(built.additions.items()):
-        agreement = built.agreements.get(agreement_id)
-        company_id = agreement.company_id if agreement else None
         for addition in additions:
             if addition.id is not None and addition.id not in inputs.identities and _active(addition, period):
                 product = (addition.product.identifier or "") if addition.product else ""
-                found.unowned.setdefault(addition.id, (agreement_id, company_id, product))
+                found.unowned.setdefault(addition.id, (agreement_id, product))
 
 
 def _active(addition: Addition, period: Period) -> bool:

@@ -17,9 +17,8 @@ and let go, so memory holds one chunk, not the tenant. Chunks go in line-key ord
 keys all begin with its external id and a '/'), so the plans one after the other are the plan of
 the whole, checksum and safety verdict alike (``results.Tally``). What the chunks share is in
 ``Across``: the tenant's rows read once for the run (``desired.TenantRows``: products, price
-lists, rules, pins and line identities, so every chunk is priced by one state of them and an
-addition another customer owns is never adopted), the additions adopted so far, the catalog
-items read.
+lists, rules and line identities, so every chunk is priced by one state of them and an addition
+another customer owns is never adopted), the additions adopted so far, the catalog items read.
 """
 
 from __future__ import annotations
