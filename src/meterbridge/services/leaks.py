@@ -39,7 +39,7 @@ class _Found:
     doubled: list[LeakView] = field(default_factory=list)  # per customer
     idle: list[LeakView] = field(default_factory=list)  # in the plan's order
     mapped: set[str] = field(default_factory=set)  # ConnectWise products meterbridge bills (casefolded)
-    owned: set[int] = field(default_factory=set)  # additions meterbridge owns or adopts
+    adopted: set[int] = field(default_factory=set)  # additions the run's lines adopt (the owned are never kept)
     #: active additions read that meterbridge does not own (it may adopt some in a later chunk):
     #: addition -> (agreement, product)
     unowned: dict[int, tuple[int, str]] = field(default_factory=dict)
@@ -62,7 +62,7 @@ class _Found:
                 "not manage: adopt it (addition rule or pin) or end it, or it may bill twice",
             )
             for addition_id, (agreement_id, product) in sorted(self.unowned.items(), key=lambda item: item[1][0])
-            if addition_id not in self.owned and product.casefold() in self.mapped
+            if addition_id not in self.adopted and product.casefold() in self.mapped
         ]
         by_customer = sorted(self.usage, key=lambda leak: (leak.customer, leak.subject))
         doubled = sorted(self.doubled, key=lambda leak: leak.customer)
@@ -105,7 +105,7 @@ def _chunk(built: Built, period: Period, found: _Found) -> None:
                     f"addition {change.addition_id} still bills {change.old_amount}; there is no usage this period",
                 )
             )
-    found.owned |= set(inputs.identities) | set(built.adoptions)
+    found.adopted |= built.adoptions.keys()  # the identities are the tenant's: left out as additions are read
     for info in inputs.customers.values():
         company = info.cw_company_id
         if company and info.external_id < found.first_customer.get(company, "\uffff"):
