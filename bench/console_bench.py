@@ -30,7 +30,7 @@ from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cwsim.generate import generate
-from cwsim_process import cwsim_server, free_port
+from cwsim_process import LOOPBACK, cwsim_server, free_port
 from meterbridge.domain.periods import Period
 from meterbridge.services import accounts, companies, connections, demo, push, tenants
 from meterbridge.services.actors import Actor
@@ -94,7 +94,9 @@ def main() -> None:
             url = f"sqlite:///{scratch}/bench.db"
             db = Database(url)
             db.upgrade()
-            ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: datetime.now(UTC))
+            ctx = Context(
+                outbound=LOOPBACK, db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: datetime.now(UTC)
+            )
             started = time.perf_counter()
             preview_run, push_run = set_up(ctx, site, period)
             print(f"set-up: {args.customers} customers, period {period}, {time.perf_counter() - started:.1f} s")

@@ -13,6 +13,13 @@ from typing import Any
 
 import httpx2
 
+from meterbridge.outbound import OutboundGuard
+
+#: cwsim runs on loopback, which meterbridge calls only when the operator allows it (docs/security.md):
+#: the benches are that development set-up, in process (LOOPBACK) and in the processes they start (ALLOW)
+ALLOW = "127.0.0.0/8,::1"
+LOOPBACK = OutboundGuard.parse(ALLOW)
+
 
 def free_port() -> int:
     with socket.socket() as probe:

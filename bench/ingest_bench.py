@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' fresh
 
 from tests.support.databases import PG_ADMIN, fresh_database, postgres_available
 
+from cwsim_process import LOOPBACK
 from meterbridge.services import imports, products, tenants
 from meterbridge.services.actors import Actor
 from meterbridge.services.context import Context
@@ -93,7 +94,7 @@ def fresh_tenant_database(kind: str, workdir: Path) -> Iterator[str]:
     with fresh_database(kind, place) as url:
         db = Database(url)
         db.upgrade()
-        ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: NOW)
+        ctx = Context(outbound=LOOPBACK, db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: NOW)
         tenants.init_tenant(ctx, TENANT, actor=ACTOR)
         products.save_product(ctx, TENANT, "storage", name="Storage", kind="storage", unit="GB", basis="max",
                               actor=ACTOR)  # fmt: skip
@@ -118,7 +119,7 @@ def peak_rss_mib() -> float:
 
 def child_import(url: str, path: Path) -> dict[str, Any]:
     db = Database(url)
-    ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: NOW)
+    ctx = Context(outbound=LOOPBACK, db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: NOW)
     with db.session() as session:  # connect before measuring: the floor is the loaded process
         session.connection()
     before = peak_rss_mib()

@@ -23,6 +23,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from cwsim_process import LOOPBACK
 from meterbridge.connectwise.models import Addition
 from meterbridge.services.context import Context
 from meterbridge.services.journal import add_intent, add_result
@@ -50,7 +51,7 @@ def meterbridge(creates: int, workdir: Path) -> float:
 
     db = Database(f"sqlite:///{workdir / 'journal.db'}")
     db.upgrade()
-    ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: NOW)
+    ctx = Context(outbound=LOOPBACK, db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: NOW)
     with db.session() as session:
         tenant = Tenant(key="msp", name="msp", time_zone="UTC", created_at=NOW)
         session.add(tenant)

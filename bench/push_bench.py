@@ -30,7 +30,7 @@ from typing import Any
 import httpx2
 from cryptography.fernet import Fernet
 
-from cwsim_process import cwsim_server
+from cwsim_process import LOOPBACK, cwsim_server
 from meterbridge.services import (
     companies,
     configurations,
@@ -162,7 +162,7 @@ def set_up(ctx: Context, base: str, count: int) -> None:
 def meterbridge_push(base: str, customers: int, workdir: Path) -> tuple[int, float, dict[str, Any]]:
     db = Database(f"sqlite:///{workdir / 'bench.db'}")
     db.upgrade()
-    ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: datetime.now(UTC))
+    ctx = Context(outbound=LOOPBACK, db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: datetime.now(UTC))
     set_up(ctx, base, customers)
     started = time.perf_counter()
     outcome = asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))

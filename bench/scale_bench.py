@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tenant the s
 
 from tests.support.scale_world import ACTOR, PERIOD, scenario, set_up
 
-from cwsim_process import cwsim_server
+from cwsim_process import LOOPBACK, cwsim_server
 from meterbridge.services import connections, push
 from meterbridge.services.context import Context
 from meterbridge.store.database import Database
@@ -66,7 +66,9 @@ def prepare(n: int, workdir: Path) -> dict[str, Any]:
         db = Database(f"sqlite:///{workdir / 'bench.db'}")
         db.upgrade()
         (workdir / "key").write_bytes(Fernet.generate_key())
-        ctx = Context(db=db, box=SecretBox((workdir / "key").read_bytes()), clock=lambda: datetime.now(UTC))
+        ctx = Context(
+            outbound=LOOPBACK, db=db, box=SecretBox((workdir / "key").read_bytes()), clock=lambda: datetime.now(UTC)
+        )
         started = time.perf_counter()
         set_up(ctx, base, n)
         seconds = time.perf_counter() - started
@@ -79,7 +81,9 @@ def measure(n: int, workdir: Path) -> dict[str, Any]:
     (a process of its own, so its peak RSS is the preview's and the push's alone)."""
     with cwsim_server(workdir / "scenario.json", "--rate-limit", "0", timeout=600) as (base, _health):
         db = Database(f"sqlite:///{workdir / 'bench.db'}")
-        ctx = Context(db=db, box=SecretBox((workdir / "key").read_bytes()), clock=lambda: datetime.now(UTC))
+        ctx = Context(
+            outbound=LOOPBACK, db=db, box=SecretBox((workdir / "key").read_bytes()), clock=lambda: datetime.now(UTC)
+        )
         connections.set_connection(
             ctx, "default", site=base, company_id="sim", public_key="simpub", private_key="simpriv",
             client_id="bench", actor=ACTOR,

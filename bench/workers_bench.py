@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' many-
 
 from tests.support import many_tenants
 
-from cwsim_process import cwsim_server
+from cwsim_process import ALLOW, LOOPBACK, cwsim_server
 from meterbridge.services.context import Context
 from meterbridge.store.database import Database
 from meterbridge.store.secrets import SecretBox
@@ -57,19 +57,21 @@ def one_run(workers: int, args: argparse.Namespace, base: str, home: Path) -> fl
     key = Fernet.generate_key()
     db = Database(url)
     db.upgrade()
-    ctx = Context(db=db, box=SecretBox(key), clock=lambda: datetime.now(UTC))
+    ctx = Context(outbound=LOOPBACK, db=db, box=SecretBox(key), clock=lambda: datetime.now(UTC))
     now = datetime.now(UTC)
     period = many_tenants.billing_month(now)
     for j in range(args.tenants):
         many_tenants.configure(ctx, base, j, args.customers, period, concurrency=1)
     env = {
-        **os.environ, "MBRIDGE_DATABASE_URL": url, "MBRIDGE_SECRET_KEY": key.decode(),
+        **os.environ, "MBRIDGE_OUTBOUND_ALLOW": ALLOW, "MBRIDGE_DATABASE_URL": url, "MBRIDGE_SECRET_KEY": key.decode(),
         "MBRIDGE_HOME": str(home), "MBRIDGE_TICK_SECONDS": "1",
     }  # fmt: skip
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "meterbridge", "worker", "--name", f"w{k}"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for k in range(workers)
     ]

@@ -20,8 +20,19 @@ from cwsim.state import SimSettings
 from meterbridge.store.database import Database
 from tests.support.clocks import FakeClock, FakeMonotonic
 from tests.support.contract import SHARED, ContractLog, ContractMiddleware
-from tests.support.databases import fresh_database, postgres_available
+from tests.support.databases import Templates, fresh_database, postgres_available
+from tests.support.depth import load_profile
+from tests.support.loopback import ALLOWED
 from tests.support.server import serve
+
+load_profile()  # before any test module is imported: its @settings read the profile's depth
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The operator setting every meterbridge the tests start reads (the CLI in a process, serve):
+    cwsim, vendorsim and the receivers listen on loopback, which development allow-lists
+    (meterbridge/outbound.py). Contexts built in the tests take ``tests.support.loopback.LOOPBACK``."""
+    os.environ["MBRIDGE_OUTBOUND_ALLOW"] = ALLOWED
 
 API_VERSION = "2026.4"
 CW_HEADERS = {
@@ -43,6 +54,12 @@ def require(available: bool, what: str) -> None:
     if in_ci():
         pytest.fail(f"{what} is missing, and CI=true does not allow skipping this tier")
     pytest.skip(f"{what} is missing")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (in their order): pytest-xdist hands items out in this order, so the
+    longest ones start while every worker is free instead of ending the run on one worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture
@@ -103,18 +120,40 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """Template databases made once per test session (per xdist worker), dropped at its end."""
+    made = Templates(tmp_path_factory.mktemp("templates"))
+    yield made
+    made.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database per test, on SQLite (a file) and on PostgreSQL (a new database in the cluster)."""
-    if request.param == "postgresql":
+def database_kind(request: pytest.FixtureRequest) -> str:
+    """Each test that stores anything runs on SQLite and on PostgreSQL."""
+    kind: str = request.param
+    if kind == "postgresql":
         require(postgres_available(), "PostgreSQL on 127.0.0.1:5432 (user postgres, database test)")
-    with fresh_database(request.param, tmp_path) as url:
+    return kind
+
+
+@pytest.fixture
+def database_url(database_kind: str, tmp_path: Path, templates: Templates) -> Iterator[str]:
+    """A fresh database per test with meterbridge's schema at the head revision, on SQLite (a
+    file) and on PostgreSQL (a new database in the cluster): a copy of a template migrated once."""
+    with fresh_database(database_kind, tmp_path, template=templates.head(database_kind)) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(database_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database with nothing in it, not even a schema: for the migrations' own tests."""
+    with fresh_database(database_kind, tmp_path) as url:
         yield url
 
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     db = Database(database_url)
-    db.upgrade()
     yield db
     db.dispose()

@@ -20,6 +20,7 @@ TINY = {
     "journal_bench.py": ["--creates", "40"],
     "plan_bench.py": ["--customers", "50"],
     "push_bench.py": ["--customers", "10", "--latency-ms", "0", "--rate-limit", "100000"],
+    "ratelimit_bench.py": ["--runs", "60:18"],  # just past cwsim's burst: a few seconds rate limited
     "scale_bench.py": ["--sizes", "20,40"],
     "workers_bench.py": ["--tenants", "2", "--customers", "1", "--latency-ms", "0", "--workers", "1", "2"],
 }

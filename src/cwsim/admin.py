@@ -10,6 +10,8 @@ DELETE /_sim/requests          clear the log and the counters
 GET|PUT /_sim/faults           {seed, rules: [...]} (faults.py)
 GET|PATCH /_sim/settings       behaviour switches (state.py SimSettings)
 GET|PUT /_sim/clock            {"now": "..."} freezes the clock; {"now": null} follows real time
+POST /_sim/invoices            {"month": "YYYY-MM"}: invoice every agreement up to that month (invoicing.py)
+GET  /_sim/invoices            every invoice with its period and lines (?agreement=ID, ?period=YYYY-MM)
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from cwsim.errors import SimError
 from cwsim.faults import FaultRule
 from cwsim.fields import format_datetime, parse_datetime
+from cwsim.invoicing import Month, invoice_month
 from cwsim.scenario import ScenarioError, load_scenario, parse_scenario, snapshot
 from cwsim.sim import Simulator
 from cwsim.state import system_clock
@@ -150,5 +154,32 @@ def admin_router() -> APIRouter:
                 return _bad(f"now must be an ISO date-time, not {now!r}")
             sim.state.clock = lambda: frozen
         return {"now": format_datetime(sim.state.clock()), "frozen": now is not None}
+
+    @router.post("/invoices", response_model=None)
+    async def invoice(request: Request) -> dict[str, Any] | JSONResponse:
+        sim = _sim(request)
+        body, error = await _body(request)
+        if error is not None:
+            return error
+        month = body.get("month") if isinstance(body, dict) else None
+        if not isinstance(month, str):
+            return _bad('Send {"month": "YYYY-MM"}: the month to invoice every agreement up to')
+        try:
+            made = invoice_month(sim.state, Month.parse(month))
+        except SimError as failure:
+            return _bad(failure.message)
+        return {"month": month, "invoices": made}
+
+    @router.get("/invoices")
+    async def invoices(
+        request: Request, agreement: int | None = None, period: str | None = None
+    ) -> list[dict[str, Any]]:
+        sim = _sim(request)
+        return [
+            invoice
+            for invoice in sim.state.collection("invoices").scope(None)
+            if (agreement is None or invoice["applyToId"] == agreement)
+            and (period is None or invoice["period"] == period)
+        ]
 
     return router

@@ -22,8 +22,9 @@ from cwsim.admin import admin_router
 from cwsim.errors import BadRequest, NotFound, SimError, UnsupportedMediaType
 from cwsim.fields import format_datetime
 from cwsim.gate import Gate, media_type
+from cwsim.invoicing import invoice_agreement
 from cwsim.query import count, list_page, narrowing, parse_fields, project
-from cwsim.resources import RESOURCES, Resource
+from cwsim.resources import BY_KEY, RESOURCES, Resource
 from cwsim.sim import Simulator
 
 Handler = Callable[..., Awaitable[Response]]
@@ -88,9 +89,16 @@ def _link_builder(request: Request) -> Callable[[dict[str, int]], str]:
     return build
 
 
-def _fields(request: Request, record: dict[str, Any]) -> dict[str, Any]:
+def _fields(request: Request, record: dict[str, Any], resource: Resource | None = None) -> dict[str, Any]:
+    if resource is not None and resource.hidden:
+        record = _served(resource, record)
     fields = parse_fields(request.query_params.get("fields"))
     return project(record, fields) if fields else record
+
+
+def _served(resource: Resource, record: dict[str, Any]) -> dict[str, Any]:
+    """The record as ConnectWise answers it: without cwsim's own fields."""
+    return {k: v for k, v in record.items() if k not in resource.hidden} if resource.hidden else record
 
 
 def _parent(resource: Resource, request: Request) -> int | None:
@@ -133,7 +141,8 @@ def _collection_handlers(resource: Resource) -> tuple[Handler, Handler, Handler]
             resource, records, request.query_params, forward_only=forward_only, link_to=_link_builder(request)
         )
         fields = parse_fields(request.query_params.get("fields"))
-        rows = [project(row, fields) for row in page.rows] if fields else page.rows
+        rows = [_served(resource, row) for row in page.rows]
+        rows = [project(row, fields) for row in rows] if fields else rows
         headers = {"link": page.link} if page.link is not None else {}
         return cw_response(request, rows, headers=headers)
 
@@ -159,7 +168,7 @@ def _item_handlers(resource: Resource) -> tuple[Handler, Handler, Handler, Handl
     async def get_record(request: Request) -> Response:
         sim = sim_of(request)
         record = sim.records.get(resource, _int(request.path_params["id"], "id"), _parent(resource, request))
-        return cw_response(request, _fields(request, record))
+        return cw_response(request, _fields(request, record, resource))
 
     def update(method: str) -> Handler:
         """PUT (replace) or PATCH: a 404 for a missing record comes before any body error."""
@@ -221,14 +230,26 @@ def create_app(sim: Simulator | None = None) -> FastAPI:
         base = API + resource.path
         app.add_api_route(base + "/count", count_records, methods=["GET"], include_in_schema=False)
         app.add_api_route(base, list_records, methods=["GET"], include_in_schema=False)
-        app.add_api_route(base, create_record, methods=["POST"], include_in_schema=False)
+        if not resource.read_only:
+            app.add_api_route(base, create_record, methods=["POST"], include_in_schema=False)
     for resource in RESOURCES:
         get_record, replace_record, patch_record, delete_record = _item_handlers(resource)
         item = API + resource.path + "/{id}"
         app.add_api_route(item, get_record, methods=["GET"], include_in_schema=False)
+        if resource.read_only:
+            continue
         app.add_api_route(item, replace_record, methods=["PUT"], include_in_schema=False)
         app.add_api_route(item, patch_record, methods=["PATCH"], include_in_schema=False)
         app.add_api_route(item, delete_record, methods=["DELETE"], include_in_schema=False)
+
+    @app.post(API + "finance/agreements/{id}/invoice", include_in_schema=False)
+    async def invoice(request: Request) -> Response:
+        """Invoice the agreement's next billing period; the answer is the new invoice's id."""
+        sim = sim_of(request)
+        agreement = sim.records.get(BY_KEY["agreements"], _int(request.path_params["id"], "id"))
+        made = invoice_agreement(sim.state, agreement)
+        assert made is not None
+        return cw_response(request, made["id"])
 
     @app.get(API + "system/info", include_in_schema=False)
     async def system_info(request: Request) -> Response:

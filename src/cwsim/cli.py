@@ -44,7 +44,8 @@ def serve(
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
-    """Serve the ConnectWise Manage REST API (company id ``sim``, keys simpub / simpriv by default)."""
+    """Serve the ConnectWise Manage REST API (company id ``sim``, keys simpub / simpriv by default).
+    The start-up lines name the members by public key; private keys are never printed."""
     settings = SimSettings(rate_limit_per_minute=rate_limit, require_client_id=not no_client_id)
     sim = Simulator.create(settings, seed=seed)
     if scenario is not None:
@@ -64,10 +65,11 @@ def serve(
         typer.echo(f"cwsim: certificate written to {pair.cert_file} (point your CA bundle at it)")
     settings_now = sim.state.settings
     base = f"{scheme}://{host}:{port}/{settings_now.codebases[0]}apis/3.0"
-    typer.echo(
+    members = ", ".join(member.public_key for member in sim.state.members)
+    typer.echo(  # public keys only: a private key is never logged (the default member's is in docs/cwsim.md)
         f"cwsim: serving ConnectWise Manage at {base}\n"
-        f"cwsim: company id {settings_now.company_id}, member {sim.state.members[0].public_key} / "
-        f"{sim.state.members[0].private_key}; admin API at {scheme}://{host}:{port}/_sim/"
+        f"cwsim: company id {settings_now.company_id}, members (public keys) {members}, private keys not shown; "
+        f"admin API at {scheme}://{host}:{port}/_sim/"
     )
     uvicorn.run(create_app(sim), host=host, port=port, log_level=log_level, **ssl)  # type: ignore[arg-type]
 

@@ -3,9 +3,10 @@
 A rule matches requests by method and by a glob on the API path (the part after
 ``apis/3.0/``, e.g. ``finance/agreements/*/additions``). Each matching request draws from one
 ``random.Random(seed)``: first its latency (``latency_ms`` plus up to ``jitter_ms``), then at
-most one fault: an error status (500 by default; 429 carries Retry-After), a dropped connection
-(before or after the request is processed) or a hang (held open for ``hang_seconds``, then
-dropped). ``limit`` caps how many requests a rule may fault.
+most one fault: an error status (500 by default; 429 carries Retry-After; before the request is
+processed, or after it with ``error_after_processing``), a dropped connection (before or after
+the request is processed) or a hang (held open for ``hang_seconds``, then dropped). ``limit``
+caps how many requests a rule may fault.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class FaultRule:
     retry_after: int = 1
     drop_ratio: float = 0.0
     drop_after_processing: bool = False
+    error_after_processing: bool = False  # the write is applied, then the error answered (the answer lost)
     hang_ratio: float = 0.0
     hang_seconds: float = 30.0
     limit: int | None = None
@@ -103,7 +105,7 @@ class Faults:
                     action=action,
                     status=rule.error_status,
                     retry_after=rule.retry_after,
-                    after_processing=rule.drop_after_processing,
+                    after_processing=rule.error_after_processing if action == "error" else rule.drop_after_processing,
                     hang_s=rule.hang_seconds,
                 )
         return Decision(latency_s=latency)

@@ -168,6 +168,14 @@ class Gate:
                 scope["state"]["api_version"] = version
             if decision.action == "error":
                 outcome["fault"] = f"status {decision.status}"
+                if decision.after_processing:  # applied, then the error: the answer was lost on the way
+                    outcome["fault"] += " after processing"
+
+                    async def applied(message: Message) -> None:
+                        if message["type"] == "http.response.start":
+                            outcome["processed_status"] = message["status"]
+
+                    await self.app(scope, receive, applied)
                 fault: SimError = (
                     TooManyRequests(decision.retry_after)
                     if decision.status == 429

@@ -16,6 +16,7 @@ from typing import Any
 
 from cwsim.errors import BadRequest, FieldError, NotFound, SimError, ValidationFailed
 from cwsim.fields import convert_body, format_datetime, missing_required
+from cwsim.invoicing import invoiced_additions
 from cwsim.resources import BY_KEY, Resource
 from cwsim.rules import IN_USE_BY, PREPARE, WriteContext, agreement_status
 from cwsim.state import SimState
@@ -106,6 +107,10 @@ class Records:
 
     def delete(self, resource: Resource, record_id: int, parent_id: int | None = None) -> None:
         record = self.get(resource, record_id, parent_id)
+        if resource.key == "additions" and record_id in invoiced_additions(self.state):
+            raise Conflict(
+                f"Addition {record_id} has been invoiced and cannot be deleted; end it with a cancelledDate instead."
+            )
         for collection_key, field in IN_USE_BY.get(resource.key, ()):
             for other in self.state.collection(collection_key).by_id.values():
                 target = other.get(field)

@@ -341,6 +341,34 @@ CONFIGURATION = parse_field_table(
     """
 )
 
+#: An agreement's invoice (read-only here: cwsim makes invoices by invoicing agreements, invoicing.py).
+INVOICE = parse_field_table(
+    """
+    id integer ro
+    invoiceNumber string
+    type string req enum=Agreement|CreditMemo|DownPayment|Miscellaneous|Progress|Standard|Consolidated
+    status ref:BillingStatus
+    company ref:Company req
+    billToCompany ref:Company
+    applyToType string enum=All|Agreement|Project|ProjectPhase|SalesOrder|Ticket
+    applyToId integer
+    agreement ref:Agreement
+    date datetime
+    dueDate datetime
+    topComment string
+    productTotal number
+    serviceTotal number
+    expenseTotal number
+    agreementAmount number
+    subtotal number
+    salesTax number
+    total number
+    payments number
+    credits number
+    balance number
+    """
+)
+
 #: Conditions may name these as top-level fields; they live in ``_info``.
 INFO_FIELDS: dict[str, FieldKind] = {
     "lastupdated": "datetime",
@@ -369,6 +397,8 @@ class Resource:
     parent: str | None = None
     parent_field: str | None = None
     forward_only: bool = True
+    read_only: bool = False  # served for GET only (cwsim makes the records itself)
+    hidden: tuple[str, ...] = ()  # cwsim's own fields of a record, never in ConnectWise's answers
     _lower: dict[str, FieldSpec] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -423,5 +453,6 @@ RESOURCES: tuple[Resource, ...] = (
         parent_field="agreementId",
     ),
     Resource("catalog", "procurement/catalog", "catalogItem", CATALOG_ITEM),
+    Resource("invoices", "finance/invoices", "invoice", INVOICE, read_only=True, hidden=("period", "lines")),
 )
 BY_KEY: dict[str, Resource] = {resource.key: resource for resource in RESOURCES}

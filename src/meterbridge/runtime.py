@@ -12,6 +12,7 @@ in here.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx2
 from sqlalchemy.engine import make_url
@@ -19,11 +20,13 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from meterbridge.connectwise.errors import ConnectWiseError
 from meterbridge.mail import Mailer, SmtpMailer, SmtpSettings
+from meterbridge.outbound import OutboundGuard
+from meterbridge.redaction import KNOWN
 from meterbridge.services.context import Clock, Context, Sleep
-from meterbridge.services.errors import ConnectWiseFailed, SecretsFailed, ServiceError, StorageFailed
+from meterbridge.services.errors import ConnectWiseFailed, InvalidInput, SecretsFailed, ServiceError, StorageFailed
 from meterbridge.settings import Settings
 from meterbridge.store.database import Database
-from meterbridge.store.secrets import SecretBox, SecretKeyError
+from meterbridge.store.secrets import SecretBox, SecretKeyError, sealed_secrets
 
 
 def system_clock() -> datetime:
@@ -39,19 +42,25 @@ def build_context(
     upgrade: bool = True,
 ) -> Context:
     """Open the database (migrated to the newest schema unless ``upgrade`` is off) and the key
-    that seals ConnectWise private keys (created once, mode 0600, when no key is given)."""
+    that seals ConnectWise private keys, pull sources' auth values and webhook secrets (the key
+    file created once, mode 0600, when no key is given and nothing is sealed yet; the data
+    directory 0700 and a new SQLite file 0600)."""
     try:
         if settings.database_url is None or settings.key_file is None:
-            settings.home.mkdir(parents=True, exist_ok=True)
-        key = settings.secret_key
-        box = (
-            SecretBox(key.get_secret_value().encode("ascii"))
-            if key is not None
-            else SecretBox.from_key_file(settings.resolved_key_file)
-        )
+            settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
-        if upgrade and db.current_revision() != db.head_revision():
-            db.upgrade()
+        try:
+            if upgrade and db.current_revision() != db.head_revision():
+                db.upgrade()
+            key = settings.secret_key
+            box = (
+                SecretBox(key.get_secret_value().encode("ascii"))
+                if key is not None
+                else SecretBox.from_key_file(_existing_key_file(settings, db))
+            )
+        except BaseException:
+            db.dispose()
+            raise
     except ImportError as error:  # a URL for a database whose driver meterbridge does not ship
         raise StorageFailed(
             f"database {database_label(settings)}: {error}",
@@ -63,7 +72,12 @@ def build_context(
         if failure is None:
             raise
         raise failure from None
+    try:
+        outbound = OutboundGuard.parse(settings.outbound_allow)
+    except ValueError as error:
+        raise InvalidInput(str(error), field="MBRIDGE_OUTBOUND_ALLOW") from None
     context = Context(
+        outbound=outbound,
         db=db,
         box=box,
         clock=clock or system_clock,
@@ -76,11 +90,29 @@ def build_context(
     return context
 
 
+def _existing_key_file(settings: Settings, db: Database) -> Path:
+    """The key file, refused when it is missing but the database holds secrets sealed with it: a
+    new key (what a fresh install gets) would leave every one of them unreadable."""
+    path = settings.resolved_key_file
+    if path.exists():
+        return path
+    sealed = sealed_secrets(db)
+    if sealed:
+        raise SecretsFailed(
+            f"the key file {path} is missing, but the database holds secrets sealed with its key "
+            f"({', '.join(sealed)}); no new key was made",
+            hint=f"restore {path} from a backup (mode 0600), or set MBRIDGE_SECRET_KEY to that key",
+            field="MBRIDGE_KEY_FILE",
+        )
+    return path
+
+
 def mailer_of(settings: Settings) -> Mailer | None:
     """The mail server the settings name (None: none is set)."""
     if not settings.smtp_host:
         return None
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    KNOWN.remember(password)  # a mail server's answer that echoes it is scrubbed like any secret
     return SmtpMailer(
         SmtpSettings(
             host=settings.smtp_host,

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.depth import examples
 
 from cwsim.conditions import Comparison, DateTimeValue, NumberValue, StringValue, compile_predicate, parse
 from meterbridge.connectwise import F, Pattern, all_of, any_of, chunk_in, escape_like, quote
@@ -45,7 +46,7 @@ def test_any_string_round_trips_through_equality(value: str) -> None:
 
 
 @given(st.text(max_size=20), st.text(max_size=10), st.text(max_size=10))
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 def test_contains_and_like_match_literally(needle: str, before: str, after: str) -> None:
     lookup = lambda path: (path, "string")  # noqa: E731
     record = {"name": before + needle + after}
@@ -110,7 +111,7 @@ def test_in_lists_and_combinations() -> None:
     st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=400, unique=True),
     st.integers(min_value=80, max_value=600),
 )
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 def test_chunks_fit_cover_every_value_once_and_keep_order(values: list[int], limit: int) -> None:
     extra = F("cancelledFlag").eq(False)
 

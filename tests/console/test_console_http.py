@@ -4,7 +4,6 @@ bad input that names its row and loses nothing, a push whose plan changed since 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -12,7 +11,7 @@ from html.parser import HTMLParser
 import httpx2
 import pytest
 from tests.support.actors import ACTOR
-from tests.support.console_world import PASSWORD, ConsoleWorld, _run, set_up
+from tests.support.console_world import PASSWORD, ConsoleWorld, _run, finished_run, set_up
 
 from meterbridge.mail import Outbox
 from meterbridge.services import customers, notify, prices, push, runs, tenants, usage
@@ -74,7 +73,7 @@ def test_pages_carry_a_strict_policy_and_load_nothing_from_elsewhere(world: Cons
     world.user("acme", "ann", "admin")
     sign_in(http, "ann")
     for path in ("", "/billing", f"/runs/{run}", "/companies", "/products", "/configurations", "/configurations/new",
-                 "/usage", "/schedules", "/connection", "/leaks", "/doctor", "/runs"):  # fmt: skip
+                 "/usage", "/schedules", "/connection", "/leaks", "/doctor", "/runs", "/settings"):  # fmt: skip
         page = http.get(f"/console/t/acme{path}")
         assert page.status_code == 200, (path, page.text[:500])
         policy = page.headers["content-security-policy"]
@@ -123,7 +122,7 @@ def test_every_control_on_every_page_has_a_label(world: ConsoleWorld, http: http
     sign_in(http, "ann")
     for path in ("", "/billing", f"/runs/{run}", "/companies", "/companies?show=suggested", "/products",
                  "/configurations", "/configurations/new", "/usage", "/connection", "/leaks", "/doctor", "/runs",
-                 "/customers/acct-0009"):  # fmt: skip
+                 "/customers/acct-0009", "/settings"):  # fmt: skip
         page = Controls()
         page.feed(http.get(f"/console/t/acme{path}").text)
         assert page.controls or path == "", path  # the overview has only links and sign-out
@@ -201,10 +200,7 @@ def test_a_push_of_a_plan_that_changed_since_the_review_is_refused_with_the_reas
     )
     assert started.status_code == 303
     pushed = int(started.headers["location"].rsplit("/", 1)[1])
-    deadline = time.monotonic() + 30
-    while (head := runs.show_run_head(world.ctx, "acme", pushed)).status.value == "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    head = finished_run(world.ctx, "acme", pushed)
     assert head.status.value == "refused"
     assert len(world.sim.state.collections["additions"].by_id) == additions  # nothing was written
     shown = http.get(f"/console/t/acme/runs/{pushed}")
@@ -273,3 +269,40 @@ def test_schedules_page_adds_a_schedule_with_errors_next_to_the_field_and_viewer
     assert "Messages sent about this run" in page.text and "billing@msp.example" in page.text
     assert "badge-sent" in page.text
     assert run < pushed.run
+
+
+def test_no_secret_on_any_console_page(world: ConsoleWorld, http: httpx2.Client) -> None:
+    """A pull source's auth value (echoed back by the source when pulled), a webhook's signing
+    secret and the ConnectWise private key appear on no page an admin (who sees the most) opens."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from tests.support.server import serve
+
+    from meterbridge.services import pulls
+
+    token, hook_secret = "vendor-token-not-on-a-page-77", "hook-secret-not-on-a-page-4242"
+
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"denied: {request.headers.get('authorization')}", status_code=401)
+
+    run = set_up(world)
+    with serve(Starlette(routes=[Route("/v1/usage", echo)])) as echoing:
+        mapping = {"customer": "c", "product": "p", "measured_at": "t", "quantity": "q", "unit": "u"}
+        pulls.save_source(
+            world.ctx, "acme", "vendor", url=f"{echoing}/v1/usage", mapping=mapping, auth_header="Authorization",
+            auth_value=f"Bearer {token}", actor=ACTOR,
+        )  # fmt: skip
+        assert pulls.pull(world.ctx, "acme", "vendor", actor=ACTOR, sleep=lambda _s: None).status == "failed"
+        notify.add_webhook(world.ctx, "acme", "books", f"{echoing}/hook", secret=hook_secret, actor=ACTOR)
+    world.user("acme", "ann", "admin")
+    sign_in(http, "ann")
+    for path in ("", "/billing", f"/runs/{run}", "/companies", "/products", "/configurations", "/usage", "/schedules",
+                 "/connection", "/leaks", "/doctor", "/runs", "/settings"):  # fmt: skip
+        page = http.get(f"/console/t/acme{path}")
+        assert page.status_code == 200, (path, page.text[:500])
+        for secret in (token, hook_secret, "simpriv"):
+            assert secret not in page.text, (path, secret)
+        if path == "/usage":  # the failed pull is shown, with what the source said, redacted
+            assert "answered HTTP 401" in page.text and "[redacted]" in page.text, page.text[:3000]

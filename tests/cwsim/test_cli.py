@@ -87,6 +87,36 @@ def test_serve_refuses_a_bad_scenario(tmp_path: Path) -> None:
     assert "identifier" in result.stderr
 
 
+def _start_up_output(*args: str) -> str:
+    """Everything cwsim prints from its start until it answers, and a request later."""
+    with cwsim_serve("--log-level", "info", *args) as (process, port):
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{base}/_sim/health")
+        httpx2.get(f"{base}/v4_6_release/apis/3.0/system/info", headers=CW_HEADERS)  # an authenticated request
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    return output
+
+
+def test_serve_logs_no_private_key(tmp_path: Path) -> None:
+    default = _start_up_output()
+    assert "members (public keys) simpub, private keys not shown" in default, default
+    assert "simpriv" not in default
+    scenario = tmp_path / "members.yaml"
+    scenario.write_text(
+        "members:\n  - {publicKey: billing, privateKey: Pr1vate-K3y-0f-billing, identifier: Billing}\n"
+        "  - {publicKey: reports, privateKey: Pr1vate-K3y-0f-reports, readOnly: true}\n"
+    )
+    served = _start_up_output("--scenario", str(scenario))
+    assert "members (public keys) billing, reports" in served, served
+    assert "Pr1vate-K3y" not in served
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("members:\n  - {publicKey: billing, privateKey: Pr1vate-K3y-0f-billing\n")
+    refused = run("serve", "--port", str(free_port()), "--scenario", str(broken))
+    assert refused.returncode == 2 and "not valid YAML or JSON" in refused.stderr and "line 3" in refused.stderr
+    assert "Pr1vate-K3y" not in refused.stderr + refused.stdout
+
+
 def test_serve_with_scenario_over_plain_http(tmp_path: Path) -> None:
     scenario = tmp_path / "s.json"
     assert run("generate", "--companies", "12", "--out", str(scenario), "--as-of", "2026-11-02").returncode == 0

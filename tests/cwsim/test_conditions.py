@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.support.depth import examples
 
 from cwsim.conditions import (
     GRAMMAR_HINT,
@@ -309,7 +310,7 @@ def _flat(kind: type[And] | type[Or], items: list[Expression]) -> Expression:
 
 
 @given(expressions)
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), suppress_health_check=[HealthCheck.too_slow])
 def test_print_then_parse_round_trips(tree: Expression) -> None:
     text = to_text(tree)
     assert parse(text) == tree
@@ -333,7 +334,7 @@ def test_any_string_survives_quoting(text: str) -> None:
 
 
 @given(st.text(max_size=80))
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 def test_no_input_crashes_the_parser(text: str) -> None:
     try:
         parse(text)
@@ -376,7 +377,7 @@ condition_alphabet = st.sampled_from(
 
 
 @given(st.lists(condition_alphabet, max_size=20).map("".join))
-@settings(max_examples=1000)
+@settings(max_examples=examples(1000))
 def test_no_token_soup_crashes_parser_or_evaluator(text: str) -> None:
     try:
         tree = parse(text)

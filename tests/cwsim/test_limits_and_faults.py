@@ -160,3 +160,15 @@ def test_drop_after_processing_still_writes(live_url: str, admin: TestClient, ba
     identifiers = [c["identifier"] for c in basic.state.collection("companies").scope(None)]
     assert "Lost" in identifiers
     assert admin.get("/requests", params={"limit": 1}).json()[0]["fault"] == "drop after processing"
+
+
+def test_an_error_after_processing_still_writes(cw: TestClient, admin: TestClient, basic: Simulator) -> None:
+    """The same through an in-process transport: stored, then answered with the error."""
+    rule = {"methods": ["POST"], "error_ratio": 1.0, "error_status": 502, "error_after_processing": True, "limit": 1}
+    admin.put("/faults", json={"seed": 1, "rules": [rule]})
+    answered = cw.post("/company/companies", json={"identifier": "Lost", "name": "Answer lost"})
+    assert answered.status_code == 502 and answered.json()["code"] == "InjectedFault"
+    assert "Lost" in [c["identifier"] for c in basic.state.collection("companies").scope(None)]
+    assert admin.get("/requests", params={"limit": 1}).json()[0]["fault"] == "status 502 after processing"
+    again = cw.post("/company/companies", json={"identifier": "Kept", "name": "Answered"})
+    assert again.status_code == 201, "the rule's limit is spent"

@@ -13,13 +13,14 @@ import json
 from typing import Any
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 from tests.conftest import CW_HEADERS
 from tests.cwsim.conftest import BASIC
+from tests.support.api_cases import OperationCases
 from tests.support.contract import SHARED, _adjusted, trim_document
+from tests.support.depth import examples
 
 from cwsim.app import create_app
 from cwsim.faults import FaultRule
@@ -49,7 +50,8 @@ def _served_paths() -> dict[str, Any]:
     return document
 
 
-schema = schemathesis.openapi.from_dict(_served_paths())
+cases = OperationCases(_served_paths())
+schema = cases.schema
 SIM = Simulator.create(SimSettings(rate_limit_per_minute=0), seed=11)
 APP = create_app(SIM)
 
@@ -76,15 +78,15 @@ def _checks(case: Any) -> list[Any]:
 
 
 @pytest.mark.slow
-@schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@cases.parametrize()
+@settings(max_examples=examples(25), suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_no_schema_violations(case: Any) -> None:
     case.call_and_validate(app=APP, headers=CW_HEADERS, checks=[not_a_server_error, *_checks(case)])
 
 
 @pytest.mark.slow
-@schema.parametrize()
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@cases.parametrize()
+@settings(max_examples=examples(8), suppress_health_check=list(HealthCheck))
 def test_only_injected_faults_under_ten_percent_500s(case: Any) -> None:
     SIM.faults.configure(5, [FaultRule(error_ratio=0.1)])
     response = case.call(app=APP, headers=CW_HEADERS)

@@ -218,7 +218,9 @@ def test_explanation_walks_every_step() -> None:
     config = BillingConfiguration("c", "acme", ("storage",), included=D(200), block_size=D(100))
     [line] = build_lines(config, PRODUCTS, USAGE, PRICES, {}, OCTOBER)
     names = [step.name for step in line.explanation.steps]
-    assert names == ["usage", "rounding", "included", "blocks", "blocks", "price", "mode", "mode", "description"]
+    assert names == [
+        "usage", "rounding", "included", "blocks", "blocks", "price", "unit price", "unit cost", "description"
+    ]  # fmt: skip
     assert line.explanation.lines()[1:4] == [
         "- rounding: 1234.567 GB billed as 1234.57 (2 decimals, half up)",
         "- included: 1234.57 - 200 included = 1034.57",

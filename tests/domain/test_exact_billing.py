@@ -7,6 +7,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.depth import examples
 
 from meterbridge.domain.billing import (
     BillingConfiguration,
@@ -47,7 +48,8 @@ def test_tiered_average_bills_the_tier_arithmetic_to_the_cent() -> None:
     assert line.unit_price == D("0.093333") and round_amount(line.quantity * line.unit_price) == D("140.00")
     assert line.unit_cost == D("0.04"), "a tier without its own cost takes the price's"
     assert line.cost_amount == D("60.00")
-    [average] = [s.detail for s in line.explanation.steps if s.detail.startswith("average: 1500 x 0.093333")]
+    [average] = [s.detail for s in line.explanation.steps if s.name == "unit price"]
+    assert average.startswith("data mode average: 1500 x 0.093333"), average
     assert "with 6 decimals, more than the price list's 2" in average and "bills exactly 140.00" in average
 
 
@@ -227,7 +229,7 @@ def expected_amounts(config: BillingConfiguration, price: Price, quantity: Decim
 
 
 @given(priced_configurations())
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 def test_quantity_times_unit_price_is_the_amount_the_rules_imply(
     case: tuple[BillingConfiguration, Price, Decimal],
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.depth import examples
 
 from meterbridge.domain.billing import BillMode, DesiredLine, LineKey, Strategy, ZeroPolicy
 from meterbridge.domain.periods import Period
@@ -19,6 +20,7 @@ from meterbridge.domain.plan import (
     BillStartPolicy,
     ChangeKind,
     DriftPolicy,
+    LastMonth,
     Plan,
     Target,
     plan,
@@ -123,12 +125,22 @@ def test_noop_when_nothing_differs_and_running_keeps_its_effective_date() -> Non
     assert change.kind is ChangeKind.NOOP
 
 
-def test_additions_not_owned_are_never_touched() -> None:
+def test_additions_not_owned_are_never_touched_nor_billed_beside_unless_acknowledged() -> None:
     desired = line()
     theirs = replace(owned(desired, 777), owned_key=None, quantity=D(5))
-    result = plan(OCTOBER, [Target(desired, AGREEMENT)], [theirs])
-    assert [c.kind for c in result.changes] == [ChangeKind.CREATE]
-    assert all(c.addition_id != 777 for c in result.changes)
+    held = only(plan(OCTOBER, [Target(desired, AGREEMENT)], [theirs]))
+    assert held.kind is ChangeKind.BLOCKED and held.holds_company
+    assert "addition 777" in held.reason and "meterbridge does not own" in held.reason
+    assert "configurations set acme cfg --beside 777" in held.reason
+    assert "configurations set acme cfg --adopt 777" in held.reason
+    beside = plan(OCTOBER, [Target(desired, AGREEMENT, beside=frozenset({777}))], [theirs])
+    assert [c.kind for c in beside.changes] == [ChangeKind.CREATE]
+    assert all(c.addition_id != 777 for c in beside.changes)
+    # one that bills no month of the period, or is not billed at all, holds nothing
+    ended = replace(theirs, cancelled=date(2026, 9, 30))
+    not_billed = replace(theirs, bill_customer="DoNotBill")
+    for other in (ended, not_billed, replace(theirs, cw_product="OTHER")):
+        assert only(plan(OCTOBER, [Target(desired, AGREEMENT)], [other])).kind is ChangeKind.CREATE
 
 
 def test_blocked_lines_say_why_in_connectwise_terms() -> None:
@@ -174,8 +186,17 @@ def test_zero_policies() -> None:
         desired = line(quantity="0", zero=policy)
         change = only(plan(OCTOBER, [Target(desired, AGREEMENT)], [owned(line(quantity="40"))]))
         assert change.kind is kind, policy
-        if kind is ChangeKind.CANCEL:
-            assert change.fields[0].new == date(2026, 10, 31)
+        assert change.old_amount == D("4.80")
+        if policy is ZeroPolicy.CANCEL:  # October not billed: cancelled on the last day of September
+            assert change.fields[0].new == date(2026, 9, 30)
+            assert change.new_amount == 0
+        if policy is ZeroPolicy.LEAVE:  # it bills what it billed
+            assert change.new_amount == D("4.80")
+    # an addition whose first month is the zero month cannot be cancelled before it starts: quantity 0
+    first_month = owned(line(quantity="40"), effective=date(2026, 10, 1))
+    zeroed = only(plan(OCTOBER, [Target(line(quantity="0", zero=ZeroPolicy.CANCEL), AGREEMENT)], [first_month]))
+    assert zeroed.kind is ChangeKind.UPDATE and [(f.field, f.new) for f in zeroed.fields] == [("quantity", 0)]
+    assert (zeroed.old_amount, zeroed.new_amount) == (D("4.80"), 0)
     nothing = only(plan(OCTOBER, [Target(line(quantity="0"), AGREEMENT)], []))
     assert nothing.kind is ChangeKind.NOOP
     assert nothing.reason == "no usage: nothing to create"
@@ -207,7 +228,13 @@ def test_lines_that_disappear_are_cancelled_within_scope_only() -> None:
     )
     cancels = result.of_kind(ChangeKind.CANCEL)
     assert [c.addition_id for c in cancels] == [501]
-    assert cancels[0].fields[0].new == date(2026, 10, 31)
+    assert cancels[0].fields[0].new == date(2026, 9, 30), "retired: it bills no month without its line"
+    assert (cancels[0].old_amount, cancels[0].new_amount) == (D("12.00"), 0)
+    # where ConnectWise has invoiced October already, what it invoiced stays: the addition ends with it
+    invoiced = AgreementView(10, "Backup", bill_start=date(2026, 1, 1), next_invoice=date(2026, 11, 1))
+    after_invoice = plan(OCTOBER, [Target(line("acme"), invoiced)], [gone], scope_customers=frozenset({"acme"}))
+    [ended] = after_invoice.of_kind(ChangeKind.CANCEL)
+    assert ended.fields[0].new == date(2026, 10, 31) and "invoiced" in ended.warnings[0]
 
 
 def test_order_and_checksum_are_deterministic() -> None:
@@ -240,8 +267,9 @@ def test_drift_policies() -> None:
     assert "kept theirs" in keep.reason
     hold = plan(OCTOBER, [Target(desired, AGREEMENT)], [edited], drift_policy=DriftPolicy.HOLD)
     verdict = judge(hold, Thresholds(max_changed_fraction=None, max_total_change=None))
-    assert verdict.verdict is Verdict.HOLD
-    assert "edited in ConnectWise since meterbridge wrote them: 500" in verdict.reasons[0]
+    assert verdict.verdict is Verdict.HOLD_SOME  # the company of the line edited by hand, not the plan
+    drifted = "cfg BACKUP-GB: addition 500 was edited in ConnectWise since meterbridge wrote it (drift policy hold)"
+    assert verdict.held == {"acme": (drifted,)}
     untouched = owned(line(), last_written=written, last_updated=written)
     assert not only(plan(OCTOBER, [Target(line(), AGREEMENT)], [untouched])).drift
 
@@ -262,12 +290,17 @@ def test_safety_thresholds() -> None:
         actual,
     )
     assert judge(busy).reasons == ("3 of 10 existing lines change (30.0 %, more than 20.0 %)",)
+    assert judge(busy).verdict is Verdict.HOLD and judge(busy).held == {}  # a run-wide threshold: the whole plan
     drop = plan(
         OCTOBER,
-        [Target(replace(desired[0], quantity=D(50)), AGREEMENT)] + [Target(d, AGREEMENT) for d in desired[1:]],
+        [Target(replace(desired[0], quantity=D(50)), AGREEMENT, label="storage", unit="GB")]
+        + [Target(d, AGREEMENT) for d in desired[1:]],
         actual,
     )
-    assert judge(drop).reasons == ("a quantity falls by 50.0 % (more than 30.0 %)",)
+    dropped = judge(drop)
+    assert dropped.verdict is Verdict.HOLD_SOME and dropped.ceiling == ()  # its company, not the plan
+    assert dropped.held == {"c0": ("storage 100 GB -> 50 GB, a 50.0 % drop over max_quantity_drop 30 %",)}
+    assert dropped.reasons == ("c0: storage 100 GB -> 50 GB, a 50.0 % drop over max_quantity_drop 30 %",)
     first_push = plan(OCTOBER, [Target(d, AGREEMENT) for d in desired], [])
     assert judge(first_push).verdict is Verdict.APPLY  # new lines are expected, not alarming
 
@@ -339,7 +372,7 @@ agreements = st.sampled_from(
     st.lists(st.tuples(lines_strategy, agreements), max_size=12, unique_by=lambda t: t[0].key.prefix),
     st.lists(st.tuples(lines_strategy, quantities), max_size=6, unique_by=lambda t: t[0].key.prefix),
 )
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 def test_planning_after_applying_gives_only_noops(
     wanted: list[tuple[DesiredLine, AgreementView | None]], before: list[tuple[DesiredLine, Decimal]]
 ) -> None:
@@ -351,3 +384,52 @@ def test_planning_after_applying_gives_only_noops(
     second = plan(OCTOBER, targets, after)
     assert {c.kind for c in second.changes} <= {ChangeKind.NOOP, ChangeKind.BLOCKED}, second.changes
     assert second.of_kind(ChangeKind.BLOCKED) == [replace(c) for c in first.of_kind(ChangeKind.BLOCKED)]
+
+
+def test_the_jump_guard_weighs_a_line_against_the_latest_month_pushed_for_it() -> None:
+    """A per-period line's new addition is compared with the month before (new lines count as no
+    change for the run-wide thresholds, so only the jump guard sees a 13x month)."""
+    september = line(quantity="120", strategy=Strategy.PER_PERIOD)
+    pushed = owned(
+        replace(september, key=replace(september.key, period="2026-09")),
+        effective=date(2026, 9, 1),
+        cancelled=date(2026, 9, 30),
+        last_period=Period(2026, 9),
+    )
+    jumped = plan(
+        OCTOBER, [Target(line(quantity="1560", strategy=Strategy.PER_PERIOD), AGREEMENT, label="storage", unit="GB")],
+        [pushed],
+    )  # fmt: skip
+    [create] = jumped.writes
+    assert (create.kind, create.last) == (ChangeKind.CREATE, LastMonth("2026-09", D(120), D("14.40"), D("0.12")))
+    verdict = judge(jumped, Thresholds(max_jump_amount=D(150)))
+    assert verdict.verdict is Verdict.HOLD_SOME
+    assert verdict.held == {
+        "acme": (
+            "storage 120 GB ($14.40) in 2026-09 -> 1,560 GB ($187.20) in 2026-10: 13x up over max_jump_factor 5 and "
+            "+$172.80 over max_jump_amount $150.00",
+        )
+    }
+    assert judge(jumped, Thresholds(max_jump_factor=None, max_jump_amount=None)).verdict is Verdict.APPLY  # off
+    assert judge(jumped, Thresholds(max_jump_factor=D(20))).verdict is Verdict.APPLY  # 13x, +$172.80: within both
+    fell = plan(OCTOBER, [Target(line(quantity="20", strategy=Strategy.PER_PERIOD), AGREEMENT)], [pushed])
+    # a per-period line's new month falls against the month before: the drop threshold weighs it (the
+    # fall is said once: the jump guard's 6x down is the same fall)
+    assert judge(fell).held == {
+        "acme": ("cfg BACKUP-GB 120 in 2026-09 -> 20 in 2026-10, a 83.3 % drop over max_quantity_drop 30 %",)
+    }
+    unguarded = Thresholds(max_quantity_drop=None)
+    assert judge(fell, unguarded).held == {
+        "acme": ("cfg BACKUP-GB 120 ($14.40) in 2026-09 -> 20 ($2.40) in 2026-10: 6x down over max_jump_factor 5",)
+    }
+    first = plan(OCTOBER, [Target(line(quantity="1560", strategy=Strategy.PER_PERIOD), AGREEMENT)], [])
+    assert only(first).last is None and judge(first).verdict is Verdict.APPLY  # nothing pushed before: no jump
+
+
+def test_a_blocked_line_says_what_it_would_bill() -> None:
+    unlinked = only(plan(OCTOBER, [Target(line(quantity="385"), None, "customer acme is not linked")], []))
+    assert (unlinked.kind, unlinked.old_amount, unlinked.new_amount) == (ChangeKind.BLOCKED, D(0), D(0))
+    assert unlinked.would_bill == D("46.20")  # 385 x 0.12
+    quantity_only = only(plan(OCTOBER, [Target(line(quantity="3", price=None), None, "ambiguous")], [],
+                              catalog_prices={"backup-gb": D(45)}))  # fmt: skip
+    assert quantity_only.would_bill == D("135.00")  # ConnectWise's catalog price applies

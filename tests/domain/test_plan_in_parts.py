@@ -69,8 +69,8 @@ def test_the_checksum_of_the_parts_is_the_checksum_of_the_whole(parts: list[list
 @given(plans_in_parts(), st.sampled_from(["0.05", "0.5"]))
 def test_the_verdict_of_the_parts_is_the_verdict_of_the_whole(parts: list[list[Change]], fraction: str) -> None:
     thresholds = Thresholds(max_changed_fraction=Decimal(fraction), max_quantity_drop=Decimal("0.3"))
-    tally = SafetyTally()
+    tally = SafetyTally(thresholds)
     for part in parts:
         tally.add(Plan(PERIOD, tuple(part), checksum(part)))
     whole = [c for part in parts for c in part]
-    assert tally.judge(thresholds) == judge(Plan(PERIOD, tuple(whole), checksum(whole)), thresholds)
+    assert tally.judge() == judge(Plan(PERIOD, tuple(whole), checksum(whole)), thresholds)

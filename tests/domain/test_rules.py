@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.support.depth import examples
 
 from cwsim.conditions import ConditionsError, compile_predicate, parse
 from cwsim.resources import BY_KEY
@@ -233,7 +234,7 @@ records = st.fixed_dictionaries(
 
 
 @given(expressions, st.lists(records, min_size=1, max_size=5))
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1500), suppress_health_check=[HealthCheck.too_slow])
 def test_rules_agree_with_cwsim_conditions(text: str, batch: list[dict[str, Any]]) -> None:
     try:
         theirs = compile_predicate(parse(text), agreements.lookup)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.depth import examples
 
 from meterbridge.domain.periods import MissingDay, Period
 from meterbridge.domain.schedules import (
     ScheduleKind,
     Target,
     Timing,
+    hour_occurrences,
     latest_due,
     month_occurrences,
     next_after,
@@ -95,7 +98,55 @@ def test_refresh_is_hourly_at_a_local_minute() -> None:
     assert period_of(slot, KOLKATA, Target.CURRENT) == Period(2026, 12)
 
 
-ZONES = [ZoneInfo(name) for name in ("UTC", "Europe/London", "America/New_York", "Asia/Kolkata", "Australia/Sydney")]
+def _dispatch_and_list(
+    timing: Timing, zone: ZoneInfo, start: datetime, hours: int
+) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]]:
+    """A dispatcher ticking each minute (as ``services.schedules.due`` does) and, at each tick, what
+    the listing says runs next (as ``schedules list`` does): (tick, slot run) and (tick, listed)."""
+    after, now = start, start
+    ran: list[tuple[datetime, datetime]] = []
+    listed: list[tuple[datetime, datetime]] = []
+    while now < start + timedelta(hours=hours):
+        waiting = latest_due(timing, zone, after, now)
+        listed.append((now, waiting or next_after(timing, zone, now)))
+        if waiting is not None:
+            ran.append((now, waiting))
+            after = waiting
+        now += timedelta(minutes=1)
+    return ran, listed
+
+
+LORD_HOWE = ZoneInfo("Australia/Lord_Howe")  # 2027-10-03 02:00 -> 02:30 (+10:30 -> +11); 2028-04-02 02:00 -> 01:30
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "minute", "wall"),
+    [
+        (LORD_HOWE, utc(2027, 10, 2, 13, 30), 45, ["00:45", "01:45", "02:45", "03:45", "04:45"]),
+        # 02:15 is in the gap: as far after the jump (02:30) as it was into it
+        (LORD_HOWE, utc(2027, 10, 2, 13, 30), 15, ["00:15", "01:15", "02:45", "03:15", "04:15", "05:15"]),
+        # 01:45 twice on the clock: once, on its first pass
+        (LORD_HOWE, utc(2028, 4, 1, 13, 30), 45, ["00:45", "01:45", "02:45", "03:45", "04:45"]),
+        (NEW_YORK, utc(2027, 3, 14, 4, 0), 30, ["23:30", "00:30", "01:30", "03:30", "04:30"]),  # 02:30 skipped
+        (NEW_YORK, utc(2027, 11, 7, 3, 0), 30, ["23:30", "00:30", "01:30", "02:30"]),  # 01:30 once
+    ],
+)
+def test_the_refresh_listed_next_is_exactly_what_the_dispatcher_runs(
+    zone: ZoneInfo, start: datetime, minute: int, wall: list[str]
+) -> None:
+    timing = Timing(ScheduleKind.REFRESH, minute=minute)
+    ran, listed = _dispatch_and_list(timing, zone, start, hours=5)
+    assert [slot.astimezone(zone).strftime("%H:%M") for _, slot in ran] == wall
+    assert all(slot == tick for tick, slot in ran)  # each on the minute it falls on
+    for tick, upcoming in listed:  # at every minute, the time listed next is the next one run
+        following = [slot for at, slot in ran if at >= tick]
+        assert upcoming == (following[0] if following else next_after(timing, zone, ran[-1][1]))
+
+
+ZONES = [
+    ZoneInfo(name)
+    for name in ("UTC", "Europe/London", "America/New_York", "Asia/Kolkata", "Australia/Sydney", "Australia/Lord_Howe")
+]
 timings = st.one_of(
     st.builds(
         Timing,
@@ -117,7 +168,7 @@ moments = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2029, 
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(timing=timings, zone=st.sampled_from(ZONES), after=moments, span=st.integers(0, 200 * 24 * 3600))
 def test_latest_due_is_the_last_occurrence_in_the_window(
     timing: Timing, zone: ZoneInfo, after: datetime, span: int
@@ -125,6 +176,9 @@ def test_latest_due_is_the_last_occurrence_in_the_window(
     """Due once: the answer is an occurrence inside (after, now], and none lies after it until now;
     no answer means no occurrence in the window."""
     now = after + timedelta(seconds=span)
+    upcoming = next_after(timing, zone, after)  # listed as next: the dispatcher runs it then, not before
+    assert latest_due(timing, zone, after, upcoming) == upcoming
+    assert latest_due(timing, zone, after, upcoming - timedelta(microseconds=1)) is None
     slot = latest_due(timing, zone, after, now)
     if slot is None:
         assert next_after(timing, zone, after) > now
@@ -132,7 +186,7 @@ def test_latest_due_is_the_last_occurrence_in_the_window(
     assert after < slot <= now
     assert next_after(timing, zone, slot) > now
     if timing.kind is ScheduleKind.REFRESH:
-        assert slot.astimezone(zone).minute == timing.minute
+        assert slot in hour_occurrences(timing.minute, zone, slot)
     else:
         local = slot.astimezone(zone)
         assert slot in month_occurrences(timing, local.year, local.month, zone)

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,6 +28,8 @@ from meterbridge.store.secrets import SecretBox
 from tests.conftest import require
 from tests.support import many_tenants
 from tests.support.databases import fresh_database, postgres_available
+from tests.support.loopback import LOOPBACK
+from tests.support.processes import Command
 from tests.support.server import serve
 
 pytestmark = pytest.mark.slow
@@ -38,36 +37,34 @@ TENANTS, PER_TENANT, WORKERS = 20, 6, 3
 
 
 class Workers:
+    """``meterbridge worker`` processes, each forked warm (tests/support/processes.py)."""
+
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs = env, logs
-        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.processes: dict[int, Command] = {}
         self.started = 0
 
     def start(self, slot: int) -> None:
         self.started += 1
-        log = (self.logs / f"worker-{slot}-{self.started}.log").open("wb")
-        self.processes[slot] = subprocess.Popen(
-            [sys.executable, "-m", "meterbridge", "worker", "--stalled-after", "3", "--name", f"w{slot}"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        self.processes[slot] = Command(
+            ["worker", "--stalled-after", "3", "--name", f"w{slot}"],
+            self.env, self.logs, name=f"worker-{slot}-{self.started}",
         )  # fmt: skip
 
     def kill(self, slot: int) -> None:
-        process = self.processes[slot]
-        process.send_signal(signal.SIGKILL)
-        process.wait()  # reaped: its pid is gone, so its lease is seen dead at once
+        self.processes[slot].kill()  # reaped: its pid is gone, so its lease is seen dead at once
 
     def pids(self) -> dict[int, int]:
         return {process.pid: slot for slot, process in self.processes.items() if process.poll() is None}
 
     def stop(self) -> None:
         for process in self.processes.values():
-            process.send_signal(signal.SIGTERM)
+            process.terminate()
         for process in self.processes.values():
             try:
                 process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+            except TimeoutError:
                 process.kill()
-                process.wait()
 
 
 @pytest.fixture
@@ -98,7 +95,7 @@ def test_three_workers_killed_at_random_bill_every_tenant_exactly_once(pg_url: s
     key = Fernet.generate_key()
     db = Database(pg_url)
     db.upgrade()
-    ctx = Context(db=db, box=SecretBox(key), clock=lambda: datetime.now(UTC))
+    ctx = Context(outbound=LOOPBACK, db=db, box=SecretBox(key), clock=lambda: datetime.now(UTC))
     rng = random.Random(20261201)
     with serve(create_app(sim)) as url:
         for j in range(TENANTS):

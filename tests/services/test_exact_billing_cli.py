@@ -8,7 +8,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.support.cli_world import Cli, amount, assert_billed_at_most_once, company_scenario, make_cli
+from tests.support.cli_world import (
+    Cli,
+    amount,
+    assert_billed_at_most_once,
+    company_scenario,
+    is_correction,
+    make_cli,
+)
 from tests.support.contract import ContractLog
 
 D = Decimal
@@ -59,19 +66,26 @@ def test_tiers_blocks_costs_and_bill_modes_bill_exactly_what_the_preview_explain
     explained = [step["detail"] for step in c1["explanation"]]
     assert "graduated: 1000 x 0.10 + 500 x 0.08 = 140.00" in explained
     assert any("with 6 decimals" in d and "bills exactly 140.00" in d for d in explained)
-    [c2] = changes(preview, "C2")
+    # C2's October is invoiced already (its agreement's next invoice date is November 1): its addition
+    # starts in November, and October's amount is billed in November as a correction
+    correction, c2 = changes(preview, "C2")
     assert c2["values"]["invoiceDescription"] == "storage: 208 x 10 GB blocks"
+    assert c2["values"]["effectiveDate"] == "2026-11-01" and c2["new_amount"] == "0.00"
+    assert correction["key"] == "C2/C2-storage/BACKUP-STORAGE-GB/2026-10+2026-11"
+    assert (correction["values"]["unitPrice"], correction["new_amount"]) == ("186.40", "186.40")
     human = cli("preview", "--period", "2026-10", "--details")
     assert "1500.00 x $0.093333" in human and "$140.00" in human
 
     cli("push", "--period", "2026-10", "--checksum", preview["checksum"])
-    by_agreement = {a["agreementId"]: a for a in cli.additions()}
+    by_agreement = {a["agreementId"]: a for a in cli.additions() if "Correction" not in a.get("invoiceDescription", "")}
     one, two, three, four = (by_agreement[i] for i in (1, 2, 3, 4))
+    [corrected] = [a for a in cli.additions() if a.get("invoiceDescription", "").startswith("Correction for 2026-10")]
+    assert (corrected["agreementId"], amount(corrected["extPrice"])) == (2, D("186.40"))
     assert (amount(one["extPrice"]), amount(one["extCost"])) == (D("140.00"), D("60.00"))
     # 208 blocks of 10 GB = 2,080 GB: 1000 x 0.10 + 1080 x 0.08 = 186.40; cost 2080 x 0.04 = 83.20
     assert (amount(two["quantity"]), amount(two["extPrice"]), amount(two["extCost"])) == (208, D("186.40"), D("83.20"))
     assert two["invoiceDescription"] == "storage: 208 x 10 GB blocks"
-    explained_two = {step["detail"] for step in changes(preview, "C2")[0]["explanation"]}
+    explained_two = {step["detail"] for step in c2["explanation"]}
     assert "graduated: 1000 x 0.10 + 1080 x 0.08 = 186.40" in explained_two
     assert (three["billCustomer"], amount(three["unitPrice"]), amount(three["unitCost"])) == ("DoNotBill", 50, 18)
     assert (four["billCustomer"], amount(four["unitPrice"]), amount(four["extCost"])) == ("NoCharge", 0, D("36.00"))
@@ -168,17 +182,34 @@ def test_already_invoiced_periods_and_billing_start_dates_follow_the_policies(cl
               "C4,m365,2026-10-20T00:00:00Z,7,count"),
     )  # fmt: skip
     preview = cli.json("preview", "--period", "2026-10")
-    [moved] = changes(preview, "C2")
+    # October is invoiced on agreements 2 to 5 (the default invoiced_policy adjust): a running line's
+    # addition starts on the next invoice date, and October's own amount is a correction in November
+    correction, moved = changes(preview, "C2")
     assert moved["values"]["effectiveDate"] == "2026-11-01"
     assert "moved from 2026-10-01 to the next invoice date 2026-11-01" in moved["warnings"][0]
-    assert changes(preview, "C3")[0]["values"]["effectiveDate"] == "2026-10-01"
-    assert "2026-10 is invoiced already: turn on Prorate Agreement" in changes(preview, "C4")[0]["reason"]
-    assert "or allow moving the effective date (invoiced_policy move)" in changes(preview, "C5")[0]["reason"]
+    assert (correction["values"]["unitPrice"], correction["values"]["effectiveDate"]) == ("10.20", "2026-11-01")
+    prorated = changes(preview, "C3")  # prorated: ConnectWise takes October 1 but never invoices October again
+    assert [c["values"]["effectiveDate"] for c in prorated] == ["2026-11-01", "2026-11-01"]
+    [per_period] = changes(preview, "C4")  # a per-period line of an invoiced month: all of it a correction
+    assert per_period["key"] == "C4/C4-m365/BACKUP-M365-USER/2026-10+2026-11"
+    assert per_period["values"]["invoiceDescription"].startswith("Correction for 2026-10: +24.50")  # 7 x 3.50
+    assert (
+        "bill it as a correction from the next invoice date (invoiced_policy adjust)"
+        in changes(preview, "C5")[0]["reason"]
+    )
     assert "allow clamping (bill_start_policy clamp)" in changes(preview, "C6")[0]["reason"]
     human = cli("preview", "--period", "2026-10")
     assert "next invoice date 2026-11-01" in human
 
-    pushed = cli.json("push", "--period", "2026-10", "--checksum", preview["checksum"], code=4)  # 3 blocked
-    assert pushed["totals"]["writes"] == {"planned": 2, "landed": 2, "failed": 0}
-    starts = {a["agreementId"]: a["effectiveDate"][:10] for a in cli.additions()}
-    assert starts == {2: "2026-11-01", 3: "2026-10-01"}, "ConnectWise accepted both; nothing for the blocked ones"
+    pushed = cli.json("push", "--period", "2026-10", "--checksum", preview["checksum"], code=4)  # 2 blocked
+    assert pushed["totals"]["writes"] == {"planned": 5, "landed": 5, "failed": 0}
+    starts = {(a["agreementId"], is_correction(a)): a["effectiveDate"][:10] for a in cli.additions()}
+    assert starts == {
+        (2, False): "2026-11-01", (2, True): "2026-11-01", (3, False): "2026-11-01", (3, True): "2026-11-01",
+        (4, True): "2026-11-01",
+    }, "ConnectWise accepted them all; nothing for the blocked ones"  # fmt: skip
+    # cwsim invoices November: each October is billed once, as the preview said, by its correction
+    made = cli.invoice("2026-11")
+    october = {i["applyToId"]: [line["amount"] for line in i["lines"] if line["description"].startswith("Correction")]
+               for i in made}  # fmt: skip
+    assert october[2] == [10.2] and october[3] == [10.3] and october[4] == [24.5]

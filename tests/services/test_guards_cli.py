@@ -4,13 +4,19 @@ Each test reads what ConnectWise bills afterwards: no month of a line billed twi
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.support.cli_world import Cli, amount, assert_billed_at_most_once, company_scenario, make_cli
+from tests.support.cli_world import (
+    Cli,
+    amount,
+    assert_billed_at_most_once,
+    company_scenario,
+    make_cli,
+    printed,
+)
 from tests.support.contract import ContractLog
 
 from cwsim.faults import FaultRule
@@ -31,14 +37,6 @@ def of(preview: dict, customer: str) -> list[dict]:  # type: ignore[type-arg]
     return [c for c in preview["changes"] if c["customer"] == customer]
 
 
-def printed(output: str, lead: str) -> list[str]:
-    """The command a line of output tells the user to run, as argv for the CLI."""
-    [line] = [line for line in output.splitlines() if lead in line]
-    words = shlex.split(line.split(lead, 1)[1])
-    assert words[0] == "meterbridge"
-    return words[1:]
-
-
 def test_overlapping_configurations_are_refused_or_shown_as_double_billing(cli: Cli) -> None:
     cli.set_up("C1")
     cli("configurations", "set", "C1", "C1-servers", "--products", "server")
@@ -53,7 +51,7 @@ def test_overlapping_configurations_are_refused_or_shown_as_double_billing(cli: 
     assert "double billing (allow_overlap): server is also billed by configuration C1-servers" in shown
     leaks = cli.json("leaks", "--period", "2026-10")
     assert {"kind": "double-billing", "customer": "C1", "subject": "server"} | {} in [
-        {k: v for k, v in leak.items() if k != "detail"} for leak in leaks
+        {k: v for k, v in leak.items() if k not in ("detail", "amount")} for leak in leaks["leaks"]
     ]
 
 
@@ -232,7 +230,11 @@ def test_usage_imported_twice_counts_once_corrections_replace_and_late_samples_a
         ("75", False),
         ("25", False),
     ]
-    cli("push", "--period", "2026-10", "--checksum", preview["checksum"])
+    # a 33.3 % fall holds C1 (max_quantity_drop 30 %): approving the plan's checksum does not write a held company
+    held = cli("push", "--period", "2026-10", "--checksum", preview["checksum"], code=3)
+    assert "C1 (Company 1): traffic 150 GB -> 100 GB, a 33.3 % drop over max_quantity_drop 30 %" in held
+    assert amount(cli.additions()[0]["quantity"]) == 150
+    cli("push", "--period", "2026-10", "--checksum", preview["checksum"], "--approve-held")
     assert amount(cli.additions()[0]["quantity"]) == 100
 
 

@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy.exc import OperationalError
 from tests.support.actors import ACTOR
 from tests.support.clocks import FakeClock
+from tests.support.loopback import LOOPBACK
 
 from meterbridge.services import tenants
 from meterbridge.services.context import Context
@@ -37,7 +38,7 @@ class MovingSleep:
 @pytest.fixture
 def ctx(database: Database) -> Context:
     clock = FakeClock(datetime(2026, 11, 3, 9, tzinfo=UTC))
-    context = Context(db=database, box=SecretBox(Fernet.generate_key()), clock=clock)
+    context = Context(outbound=LOOPBACK, db=database, box=SecretBox(Fernet.generate_key()), clock=clock)
     context.sleep = MovingSleep(clock)
     tenants.init_tenant(context, "acme", actor=ACTOR)
     return context
@@ -118,3 +119,33 @@ def test_a_renewal_that_fails_for_a_moment_neither_stops_renewing_nor_keeps_the_
 
     assert asyncio.run(scenario()) == "done"
     assert calls["n"] > 1
+
+
+def test_a_write_leaves_only_while_the_lease_was_confirmed_within_half_its_length(ctx: Context) -> None:
+    """The fence the ConnectWise client calls the moment before a write leaves: fresh, it lets it
+    go without a query; older than half the lease (a paused process), it fences again, and a lease
+    taken over meanwhile stops the write unsent. The taker knows whom it took the lease from."""
+    tenant = open_tenant(ctx, "acme").id
+    now = [1000.0]
+    ctx.monotonic = lambda: now[0]
+
+    async def scenario() -> None:
+        held = await acquire(ctx, tenant, seconds=60)
+        assert held.previous is None, "a free lease: nobody to wait for"
+        fence = held.before_send(ctx)
+        now[0] += 29
+        fence("POST", "finance/agreements/1/additions")  # fresh: sent
+        now[0] += 2  # 31 s since it was confirmed: fenced again, still ours
+        fence("POST", "finance/agreements/1/additions")
+        assert held.fenced_at == now[0]
+        assert isinstance(ctx.clock, FakeClock)
+        ctx.clock.advance(seconds=61)  # paused past its lease: another push takes it over
+        taker = await acquire(ctx, tenant, seconds=60)
+        assert taker.previous == held.holder, "taken from a holder that may be alive (this process)"
+        assert taker.previous_still_here() is not None
+        now[0] += 61
+        with pytest.raises(LeaseLost, match="stopped before sending another write"):
+            fence("POST", "finance/agreements/1/additions")
+        taker.release(ctx)
+
+    asyncio.run(scenario())

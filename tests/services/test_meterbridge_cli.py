@@ -7,16 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from tests.support.cli_world import meterbridge_command
 from tests.support.contract import ContractLog, ContractMiddleware
 from tests.support.reference_month import scenario
 from tests.support.server import serve
-from typer.testing import CliRunner
 
 from cwsim.app import create_app
 from cwsim.scenario import load_scenario
 from cwsim.sim import Simulator
 from cwsim.state import SimSettings
-from meterbridge.cli import app
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_a_new_user_sets_up_previews_and_pushes_from_the_command_line(
     env = {"MBRIDGE_HOME": str(tmp_path / "home"), "MBRIDGE_DATABASE_URL": database_url, "COLUMNS": "250"}
 
     def mb(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), env=env)
+        result = runner.invoke(meterbridge_command(), list(args), env=env)
         assert result.exit_code == code, f"{args}: {result.output}"
         return result.output
 
@@ -127,7 +127,7 @@ def test_a_new_user_sets_up_previews_and_pushes_from_the_command_line(
     )
     mb("usage", "import", str(csv))
     held = mb("push", "--period", "2026-10", "--force", code=3)
-    assert "held for approval" in held and "a quantity falls by" in held
+    assert "held for approval" in held and "storage 120.5 GB -> 1 GB, a 99.2 % drop over max_quantity_drop 10 %" in held
 
     history = json.loads(mb("--json", "runs", "list"))
     assert [r["status"] for r in history][:3] == ["held", "partial", "partial"]

@@ -218,3 +218,22 @@ def test_a_backup_stats_publish_is_told_too(small_month: World) -> None:
     assert "Backup Stats configurations: 1 created, 0 updated, 0 unchanged" in message.text
     [(skipped, why)] = published.skipped.items()
     assert f"- {skipped}: {why}" in message.text
+
+
+def test_an_email_queued_before_a_mail_server_was_set_goes_as_soon_as_one_is(small_month: World) -> None:
+    """No mail server: the email waits, not counted as an attempt; the moment a process has one
+    (the operator set MBRIDGE_SMTP_HOST and ran `notifications send`), it is sent, not 10 minutes on."""
+    from meterbridge.mail import Outbox
+
+    ctx = small_month.ctx
+    ctx.mailer = None
+    tenants.update_settings(ctx, "default", {"managers": MANAGERS[:1]}, actor=ACTOR)
+    asyncio.run(push.push(ctx, "default", PERIOD, force=True, actor=ACTOR))
+    waiting = asyncio.run(notify.deliver_due(ctx))
+    assert (waiting.sent, waiting.retrying) == (0, 1)
+    [pending] = notify.list_notifications(ctx, "default")
+    assert (pending.status, pending.attempts) == ("pending", 0) and "no mail server" in (pending.last_error or "")
+    ctx.mailer = outbox = Outbox()  # the clock has not moved
+    assert asyncio.run(notify.deliver_due(ctx)).sent == 1
+    [message] = outbox.sent
+    assert message.to == tuple(MANAGERS[:1])

@@ -243,7 +243,9 @@ def test_a_rule_or_pin_saved_while_the_chunks_are_planned(small_month: World) ->
     assert [c.kind for c in changes if c.customer == ambiguous] == [ChangeKind.CREATE]
     assert [c.agreement_id for c in changes if c.customer == ambiguous] == [second]
     after = asyncio.run(push.preview(replace(ctx, plan_chunk=10_000), "default", PERIOD, actor=ACTOR))
-    assert after.companies[adopting].status == "ok"
+    # planned, no longer blocked: adopting the 5 servers added by hand for 1 is a drop its company is held for
+    assert after.companies[adopting].status == "held", after.companies[adopting]
+    assert after.companies[adopting].reasons == ["Server 5 -> 1, a 80.0 % drop over max_quantity_drop 30 %"]
     [servers] = [c for c in after.with_changes().changes or [] if c.key.startswith(f"{adopting}/{adopting}-servers/")]
     assert (servers.kind, servers.addition_id) == (ChangeKind.UPDATE, by_hand)  # adopted: one addition bills
     with ctx.db.session() as session:  # a chunk reads the pins of its own customers' configurations only

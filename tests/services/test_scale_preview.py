@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from tests.support.actors import ACTOR
+from tests.support.loopback import LOOPBACK
 from tests.support.scale_world import PERIOD, scenario, set_up
 from tests.support.server import serve
 
@@ -44,7 +45,7 @@ def vendor(tmp_path: Path) -> Iterator[tuple[Context, list[str]]]:
     with serve(app) as url:
         db = Database(f"sqlite:///{tmp_path / 'scale.db'}")
         db.upgrade()
-        ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: datetime.now(UTC))
+        ctx = Context(outbound=LOOPBACK, db=db, box=SecretBox(Fernet.generate_key()), clock=lambda: datetime.now(UTC))
         set_up(ctx, url, COMPANIES, keys=("storage",))
         seen.clear()
         yield ctx, seen

@@ -73,6 +73,15 @@ def test_a_schedule_bills_the_month_and_the_email_waits_for_a_mail_server(cli: C
     assert "billing@msp.example" in cli(*printed(pushed, "notifications: "))
     assert cli.json("schedules", "show", "auto")["last_status"] == "done"
 
+    # a Backup Stats publish tells its messages at once too, and says what was not sent
+    cli("customers", "add", "C1", "--managed-id", "1001")
+    published = cli("backup-stats", "--period", "2026-10")
+    # the three emails of the month (the schedule's, the push's, this one) wait for a mail server
+    assert "1 created" in published and "notifications: 3 not sent" in published, published
+    assert "no mail server is set" in cli(*printed(published, "notifications: "))
+    newest = cli.json("notifications", "list")[0]
+    assert "backup stats publish of 2026-10" in newest["subject"] and newest["attempts"] == 0, newest
+
 
 def test_webhooks_at_the_command_line(cli: Cli) -> None:
     cli("init")
@@ -98,6 +107,17 @@ def test_a_monthly_schedule_on_day_31_in_the_cli(cli: Cli) -> None:
     assert "runs on its last day" in clamp["description"]
     assert "minute: applies to refresh schedules" in cli("schedules", "set", "m", "--minute", "5", code=2)
     assert cli.json("schedules", "set", "m", "--disabled")["next_run_at"] is None
+
+
+def test_since_outside_the_years_2000_to_2999_is_refused_in_one_line(cli: Cli) -> None:
+    cli("init")
+    for since in ("1999-12-31", "3000-01-01", "3001-06-01T00:00", "0001-01-01", "9999-12-31T23:59-05:00"):
+        refused = cli("schedules", "set", "m", "--kind", "monthly", "--since", since, code=2)
+        assert refused.strip() == f"error: since: {since} is not in the years 2000 to 2999", refused
+    assert cli.json("schedules", "list") == []
+    given = ("2000-01-01", "2999-12-31")
+    edges = [cli.json("schedules", "set", "m", "--kind", "monthly", "--since", s)["since"] for s in given]
+    assert edges == ["2000-01-01T00:00:00Z", "2999-12-31T00:00:00Z"]
 
 
 def test_workers_need_postgresql_and_say_so(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from meterbridge.store.secrets import SecretBox, SecretKeyError
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 
-def test_upgrade_creates_every_table_and_downgrade_removes_them(database_url: str) -> None:
-    db = Database(database_url)
+def test_upgrade_creates_every_table_and_downgrade_removes_them(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
     assert db.current_revision() is None
     db.upgrade()
     assert db.current_revision() == db.head_revision()

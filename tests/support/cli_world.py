@@ -4,7 +4,9 @@ ConnectWise bills afterwards."""
 
 from __future__ import annotations
 
+import functools
 import json
+import shlex
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,9 +15,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from typer.testing import CliRunner
+import click
+import typer.main
+from click.testing import CliRunner
 
 from cwsim.app import create_app
+from cwsim.invoicing import Month, invoice_month
 from cwsim.scenario import load_scenario
 from cwsim.sim import Simulator
 from cwsim.state import SimSettings
@@ -72,6 +77,15 @@ def company_scenario(companies: int, agreement_extra: dict[int, dict[str, Any]] 
     }
 
 
+@functools.cache
+def meterbridge_command() -> click.Command:
+    """meterbridge's command line as click runs it, converted from its Typer app once a test
+    process (Typer's own CliRunner converts the whole app, every command's signature, on every
+    invoke). Click commands keep no state between invocations; a command group's lazily loaded
+    commands stay loaded, as they would in one long process."""
+    return typer.main.get_command(app)
+
+
 @dataclass
 class Cli:
     """``cli("preview", "--period", "2026-10")`` runs meterbridge as a user would and returns its output."""
@@ -84,7 +98,7 @@ class Cli:
     runner: CliRunner = field(default_factory=CliRunner)
 
     def __call__(self, *args: str, code: int = 0) -> str:
-        result = self.runner.invoke(app, list(args), env=self.env, obj=Injected(self.clock))
+        result = self.runner.invoke(meterbridge_command(), list(args), env=self.env, obj=Injected(self.clock))
         assert result.exit_code == code, f"meterbridge {' '.join(args)} exited {result.exit_code}:\n{result.output}"
         assert "Traceback" not in result.output
         return result.output
@@ -102,6 +116,11 @@ class Cli:
 
     def live(self, agreement: int, product: str) -> list[dict[str, Any]]:
         return [a for a in self.additions() if a["agreementId"] == agreement and a["product"]["identifier"] == product]
+
+    def invoice(self, month: str) -> list[dict[str, Any]]:
+        """cwsim invoices every agreement up to ``month`` (as its admin call does); the invoices made, with lines."""
+        made: list[dict[str, Any]] = invoice_month(self.sim.state, Month.parse(month))
+        return made
 
     def advance(self, **delta: float) -> None:
         assert isinstance(self.clock, FakeClock), "this world runs on the system clock"
@@ -151,10 +170,16 @@ def make_cli(
         yield Cli(sim, clock, url, env, tmp)
 
 
+def is_correction(addition: dict[str, Any]) -> bool:
+    """A correction meterbridge billed for an invoiced month: a difference, not a month's bill."""
+    return str(addition.get("invoiceDescription", "")).startswith("Correction for ")
+
+
 def bills_per_month(cli: Cli) -> Counter[tuple[int, str, date]]:
-    """(agreement, ConnectWise product, month) -> how many additions bill it: active on some day of the month."""
+    """(agreement, ConnectWise product, month) -> how many additions bill it: active on some day of
+    the month (corrections aside: they bill the difference of an invoiced month)."""
     counts: Counter[tuple[int, str, date]] = Counter()
-    for addition in cli.additions():
+    for addition in (a for a in cli.additions() if not is_correction(a)):
         start = date.fromisoformat(addition["effectiveDate"][:10])
         end = date.fromisoformat(addition["cancelledDate"][:10]) if addition.get("cancelledDate") else None
         for month in MONTHS:
@@ -171,3 +196,11 @@ def assert_billed_at_most_once(cli: Cli) -> None:
 
 def amount(value: Any) -> Decimal:
     return Decimal(str(value))
+
+
+def printed(output: str, lead: str) -> list[str]:
+    """The command a line of output tells the user to run, as argv for the CLI."""
+    [line] = [line for line in output.splitlines() if lead in line]
+    words = shlex.split(line.split(lead, 1)[1])
+    assert words[0] == "meterbridge"
+    return words[1:]

@@ -4,6 +4,7 @@ loopback socket, meterbridge on a fresh database, one clock; tenants, users and 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from cwsim.scenario import load_scenario
 from cwsim.sim import Simulator
 from cwsim.state import SimSettings
 from meterbridge.domain.periods import Period
-from meterbridge.services import accounts, companies, connections, demo, push, tenants
+from meterbridge.services import accounts, companies, connections, demo, push, runs, tenants
 from meterbridge.services.context import Context
 from meterbridge.settings import Settings
 from meterbridge.store.database import Database
@@ -28,6 +29,7 @@ from meterbridge.web.app import create_app
 from tests.support.actors import ACTOR
 from tests.support.clocks import FakeClock
 from tests.support.contract import ContractLog, ContractMiddleware
+from tests.support.loopback import LOOPBACK
 from tests.support.server import serve
 
 T = TypeVar("T")
@@ -60,7 +62,7 @@ def console_world(
     with serve(ContractMiddleware(create_sim(sim), contract_log)) as cw_url:
         db = Database(database_url)
         db.upgrade()
-        ctx = Context(db=db, box=SecretBox(Fernet.generate_key()), clock=clock)
+        ctx = Context(outbound=LOOPBACK, db=db, box=SecretBox(Fernet.generate_key()), clock=clock)
         for tenant in ("acme", "beta"):
             tenants.init_tenant(ctx, tenant, actor=ACTOR)
         app = create_app(ctx, Settings(database_url=database_url), secure_cookies=False)
@@ -81,10 +83,17 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 def set_up(world: ConsoleWorld, tenant: str = "acme", period: str = "2026-10") -> int:
     """A tenant set up as the demo sets it up (connection, companies, customers, products, prices,
     configurations, usage, links), with a preview of ``period``: its run id."""
-    connections.set_connection(
-        world.ctx, tenant, site=world.cw_url, client_id="console-test", actor=ACTOR, **SIM_KEYS
-    )
+    connections.set_connection(world.ctx, tenant, site=world.cw_url, client_id="console-test", actor=ACTOR, **SIM_KEYS)
     _run(companies.import_companies(world.ctx, tenant, actor=ACTOR))
     demo.seed_demo(world.ctx, tenant, Period.parse(period), actor=ACTOR)
     companies.link_customers(world.ctx, tenant, actor=ACTOR)
     return _run(push.preview(world.ctx, tenant, period, actor=ACTOR)).run
+
+
+def finished_run(ctx: Context, tenant: str, run_id: int, *, seconds: float = 30) -> Any:
+    """The head of a run the console started in the background, once it is no longer running."""
+    deadline = time.monotonic() + seconds
+    while (head := runs.show_run_head(ctx, tenant, run_id)).status.value == "running":
+        assert time.monotonic() < deadline, f"run {run_id} still running after {seconds} s"
+        time.sleep(0.05)
+    return head

@@ -126,7 +126,8 @@ def test_a_month_of_billing_over_http(api: Api) -> None:
     history = api.call("GET", "/runs.csv", role="viewer")
     assert history.splitlines()[0].startswith("id,period,kind,trigger,started_by")
     assert f"{started['id']},2026-10,push,manual,{done['started_by']}" in history
-    assert api.call("GET", "/leaks", role="viewer", params={"period": "2026-10"}) == []
+    leaked = api.call("GET", "/leaks", role="viewer", params={"period": "2026-10"})
+    assert (leaked["leaks"], leaked["unbilled"], leaked["billed_without_usage"]) == ([], "0.00", "0.00")
     findings = api.call("GET", "/doctor", role="viewer", params={"period": "2026-10"})["findings"]
     assert {f["severity"] for f in findings} == {"ok"}
     audit = api.call("GET", "/audit", role="admin", params={"limit": 500})
@@ -168,3 +169,42 @@ def test_a_running_push_shows_its_progress_and_the_lines_that_landed(api: Api) -
     assert midway[0]["progress"]["total"] == 3 and midway[0]["companies"], "the lines landed so far, by company"
     assert view["status"] == "done" and view["progress"] is None, "the finished run has the final word"
     assert view["summary"]["totals"]["writes"]["landed"] == 3
+
+
+def test_a_push_whose_server_died_is_interrupted_wherever_it_is_read_and_a_replay_says_so(api: Api) -> None:
+    """A push's server died mid-push: its run says running, nobody holds the tenant's lease. The
+    run is shown interrupted (the run, the list), and a retry with the push's Idempotency-Key is
+    told what happened and how to finish it, not "202 running" again for 30 days."""
+    from tests.support.actors import ACTOR
+
+    from meterbridge.services import idempotency, runs
+    from meterbridge.services.scope import open_tenant
+    from meterbridge.services.views import RunKind
+    from meterbridge.web.api.bodies import PushIn
+
+    set_up(api)
+    tenant_id = open_tenant(api.ctx, "acme").id
+    dead = runs.start_run(api.ctx, tenant_id, "2026-10", RunKind.PUSH, actor=ACTOR)  # its process is gone
+    body = PushIn(period="2026-10", force=True).model_dump(mode="json")
+    key = idempotency.fingerprint("POST", "/api/v1/tenants/acme/pushes", body)
+    assert idempotency.begin(api.ctx, tenant_id, "died-1", key) is None
+    idempotency.finish(api.ctx, tenant_id, "died-1", 202, {"id": dead, "status": "running", "kind": "push"})
+
+    listed = api.call("GET", "/runs", role="viewer", params={"kind": "push"})
+    assert [(r["id"], r["status"]) for r in listed] == [(dead, "interrupted")]
+    shown = api.call("GET", f"/runs/{dead}", role="viewer")
+    assert shown["status"] == "interrupted" and "its process is gone" in shown["summary"]["interrupted"]["found"]
+
+    retried = api.http.post(
+        "/api/v1/tenants/acme/pushes", json=body, headers={**api.auth("billing"), "Idempotency-Key": "died-1"}
+    )
+    assert retried.status_code == 409, retried.text
+    said = retried.json()
+    assert f"run {dead}" in said["message"] and "was interrupted" in said["message"]
+    assert "new Idempotency-Key" in said["hint"]
+    # as the hint says: a push with a new key runs and completes the month
+    again = api.http.post(
+        "/api/v1/tenants/acme/pushes", json=body, headers={**api.auth("billing"), "Idempotency-Key": "died-2"}
+    )
+    assert again.status_code == 202, again.text
+    assert api.wait_for(again.json()["id"])["status"] == "done"

@@ -23,6 +23,9 @@ def test_schedules_over_the_api_with_errors_by_field_and_roles(api: Api) -> None
     assert wrong["field"] == "at"
     wrong = api.call("PUT", "/schedules/daily", role="admin", json={"kind": "monthly", "days": "x"}, status=422)
     assert wrong["field"] == "days"
+    for since in ("1999-12-31", "3001-01-01T00:00Z"):
+        wrong = api.call("PUT", "/schedules/daily", role="admin", json={"kind": "monthly", "since": since}, status=422)
+        assert wrong["field"] == "since" and wrong["message"] == f"since: {since} is not in the years 2000 to 2999"
     api.call("GET", "/schedules/none", role="viewer", status=404)
     assert api.call("DELETE", "/schedules/monthly", role="admin")["key"] == "monthly"
     assert api.call("GET", "/schedules", role="viewer") == []

@@ -13,6 +13,8 @@ import typer
 from meterbridge.cli.commands import LazyGroup
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from meterbridge.settings import Settings
 
 app = typer.Typer(
@@ -44,10 +46,26 @@ def main(
     ctx.obj = State(
         lambda: _settings(tenant, home),
         as_json,
-        Console(stderr=as_json),
+        _console(Console, stderr=as_json),
         global_args=tuple(global_args),
         clock=injected.clock if injected else None,
     )
+
+
+#: the width of what is written to a file or a pipe: tables and lines as long as they are, unwrapped
+PIPED_WIDTH = 10_000
+
+
+def _console(make: type[Console], *, stderr: bool) -> Console:
+    """A terminal's console wraps at its width (or COLUMNS when set); output to a file or a pipe is
+    not wrapped at 80 columns, which would cut table cells in two ("2026-1 / 1")."""
+    import os
+    import sys
+
+    stream = sys.stderr if stderr else sys.stdout
+    if os.environ.get("COLUMNS") or stream.isatty():
+        return make(stderr=stderr)
+    return make(stderr=stderr, width=PIPED_WIDTH, soft_wrap=True)
 
 
 def _settings(tenant: str | None, home: Path | None) -> Settings:

@@ -1,8 +1,9 @@
-"""preview and push: a period's plan, and writing it to ConnectWise."""
+"""preview and push: a period's plan, and writing it to ConnectWise; billing export: what the pushes billed."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,14 +11,19 @@ import typer
 from meterbridge.cli.app import app
 from meterbridge.cli.lazy import lazy
 from meterbridge.cli.notifications import print_told, tell
-from meterbridge.cli.plans import ROWS, print_companies, print_plan
-from meterbridge.cli.render import EXIT_HELD, EXIT_PARTIAL, guarded, run, state
+from meterbridge.cli.plans import ROWS, held_companies, print_companies, print_held, print_plan
+from meterbridge.cli.render import EXIT_HELD, EXIT_PARTIAL, fail, guarded, make_table, run, state
 
 if TYPE_CHECKING:
-    from meterbridge.services import push, views
+    from meterbridge.services import billing_export, messages, push, views
 else:  # loaded when the command runs, not for its --help
+    billing_export = lazy("meterbridge.services.billing_export")
+    messages = lazy("meterbridge.services.messages")
     push = lazy("meterbridge.services.push")
     views = lazy("meterbridge.services.views")
+
+billing_app = typer.Typer(help="What the pushes billed: the billing export.", no_args_is_help=True)
+app.add_typer(billing_app, name="billing")
 
 
 def _customers(values: list[str] | None) -> frozenset[str] | None:
@@ -46,12 +52,15 @@ def preview(
 
     def human() -> None:
         print_plan(st, view, details, rows, tuple(_scope(customer)))
+        print_held(st, view, tuple(_scope(customer)))
         print_companies(st, view)
-        if view.totals.writes.planned:
+        held = sum(result.writes for result in held_companies(view).values())
+        if view.totals.writes.planned > held:
             apply = st.command("push", "--period", view.period, *_scope(customer), "--checksum", view.checksum)
-            st.console.print(f"apply it: {apply}", soft_wrap=True)
-        else:
-            st.console.print("nothing to write: ConnectWise already holds this plan")
+            within = " (the companies within their thresholds: the held ones wait)" if held else ""
+            st.console.print(f"apply it{within}: {apply}", soft_wrap=True)
+        elif not view.totals.writes.planned:
+            st.console.print(messages.nothing_to_write(view.summary()), soft_wrap=True)
 
     st.out(view, human)
 
@@ -69,6 +78,13 @@ def push_command(
     ] = False,
     wait: Annotated[float, typer.Option(help="Seconds to wait for another push of this tenant to finish.")] = 0.0,
     customer: Annotated[list[str] | None, typer.Option(help="Only these customers (repeat).")] = None,
+    approve_held: Annotated[
+        bool,
+        typer.Option(
+            help="Write the companies the safety thresholds hold too, approved by --checksum (with --customer: "
+            "those alone)."
+        ),
+    ] = False,
 ) -> None:
     """Write the period's billing to ConnectWise: journalled, leased, safe to run twice and to kill."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -96,6 +112,7 @@ def push_command(
                     only=_customers(customer),
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                     actor=st.actor,
+                    approve_held=approve_held,
                 )
             )
         finally:
@@ -108,18 +125,30 @@ def push_command(
                 f"earlier push(es) {', '.join(map(str, view.interrupted))} had been killed: marked interrupted "
                 f"(`{st.command('runs', 'show', str(view.interrupted[0]))}` shows what they wrote)"
             )
-        if any(view.resumed.model_dump().values()):
-            st.console.print(f"resumed an earlier push: {view.resumed.model_dump()}")
+        resumed = view.resumed
+        said = messages.resumed_text(resumed.found, resumed.not_applied, resumed.updates_landed)
+        if said:
+            st.console.print(said, soft_wrap=True)
         if view.status is views.RunStatus.HELD:
             print_plan(st, view, False, scope=tuple(_scope(customer)))
-            approve = st.command("push", "--period", view.period, *_scope(customer), "--checksum", view.checksum)
-            st.console.print(
-                f"[yellow]held for approval[/]: nothing written. Review it, then: {approve}", soft_wrap=True
-            )
+            if view.verdict == "hold" and view.approval is None:  # a run-wide threshold: approved by the checksum
+                approve = st.command("push", "--period", view.period, *_scope(customer), "--checksum", view.checksum)
+                st.console.print(
+                    f"[yellow]held for approval[/]: nothing written. Review it, then: {approve}", soft_wrap=True
+                )
+            else:
+                st.console.print(
+                    "[yellow]held for approval[/]: nothing written: every write is a held company's (below)"
+                )
         else:
             writes = view.totals.writes
+            if not writes.planned:
+                st.console.print(messages.nothing_to_write(view.summary(), written=True), soft_wrap=True)
             blocked = view.totals.companies.get("blocked", 0)
+            held = view.totals.companies.get("held", 0)
             held_back = f"; {blocked} company(ies) blocked, nothing written for them (below)" if blocked else ""
+            if held:
+                held_back += f"; {messages.counted(held, 'company')} held for approval (below)"
             st.console.print(
                 f"push {view.status.value}: {writes.landed} of {writes.planned} write(s) landed, "
                 f"{writes.failed} failed{held_back}; {view.calls} ConnectWise call(s) (run {view.run})"
@@ -134,6 +163,7 @@ def push_command(
                 st.console.print(
                     f"[yellow]{view.period} is not over: a provisional bill[/]; push it again after it ends"
                 )
+        print_held(st, view, tuple(_scope(customer)))
         print_companies(st, view)
         if told is not None:
             print_told(st, told)
@@ -143,3 +173,48 @@ def push_command(
         raise typer.Exit(EXIT_HELD)
     if view.status is views.RunStatus.PARTIAL:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+@billing_app.command("export")
+@guarded("BillingExport")
+def billing_export_command(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option(help="The first billing month, e.g. 2026-11.")],
+    output: Annotated[Path, typer.Option(help="The file to write.")],
+    to: Annotated[str | None, typer.Option(help="The last billing month (default: --period alone).")] = None,
+    format: Annotated[str, typer.Option(help="csv, or xlsx (a workbook with a sheet per month).")] = "csv",
+) -> None:
+    """Every line each month's newest push billed, per customer and ConnectWise product: quantity, unit
+    price, amount, cost, margin and the addition, as ConnectWise will invoice them (CSV or XLSX)."""
+    st = state(ctx)
+    made = billing_export.billing_export(st.context(), st.tenant, period, to=to, format=format)
+    try:
+        output.write_bytes(made.content)
+    except OSError as error:
+        fail(f"output: {output}: {error.strerror}", 2)
+    view = made.view.model_copy(update={"file": str(output)})
+
+    def human() -> None:
+        table = make_table("month", "run", "lines", "billed", "cost", "margin", title=f"billing export ({view.format})")
+        for column in table.columns[1:]:
+            column.justify = "right"
+        for month in view.months:
+            limited = f" (for {', '.join(month.scope)})" if month.scope else ""
+            table.add_row(
+                month.period + limited,
+                str(month.run),
+                f"{month.lines:,}",
+                st.money(month.billed),
+                st.money(month.cost),
+                st.money(month.margin),
+            )
+        st.console.print(table)
+        st.console.print(
+            f"total: {st.money(view.billed)} billed, {st.money(view.cost)} cost, {st.money(view.margin)} margin; "
+            f"written to {output}",
+            soft_wrap=True,
+        )
+        if view.missing:
+            st.console.print(f"[yellow]no finished push of {', '.join(view.missing)}[/]: not in the export")
+
+    st.out(view, human)

@@ -28,6 +28,7 @@ COMMANDS: dict[str, Entry] = {
         "meterbridge.cli.billing",
         "Write the period's billing to ConnectWise: journalled, leased, safe to run twice and to kill.",
     ),
+    "billing": Entry("meterbridge.cli.billing", "What the pushes billed: the billing export."),
     "doctor": Entry(
         "meterbridge.cli.reports", "Check the ConnectWise side of the set-up (and fix what can be fixed with --create)."
     ),

@@ -57,10 +57,22 @@ def configurations_set(
     bill_start_policy: Annotated[
         str | None, typer.Option(help="clamp or block (default: the tenant's setting)")
     ] = None,
-    invoiced_policy: Annotated[str | None, typer.Option(help="move or block (default: the tenant's setting)")] = None,
+    invoiced_policy: Annotated[
+        str | None, typer.Option(help="adjust, move, block or allow (default: the tenant's setting)")
+    ] = None,
     allow_overlap: Annotated[
         bool | None,
         typer.Option("--allow-overlap/--no-allow-overlap", help="Bill a product another configuration bills too."),
+    ] = None,
+    beside: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--beside",
+            help="An addition nobody owns (made by hand) to bill beside knowingly (repeat; replaces the list).",
+        ),
+    ] = None,
+    adopt: Annotated[
+        int | None, typer.Option("--adopt", help="An existing addition to adopt as this configuration's own.")
     ] = None,
     enabled: Annotated[
         bool | None, typer.Option("--enabled/--disabled", help="Bill it, or keep it without billing it.")
@@ -88,13 +100,23 @@ def configurations_set(
         "bill_start_policy": bill_start_policy,
         "invoiced_policy": invoiced_policy,
         "allow_overlap": allow_overlap,
+        "beside": beside,
     }
     options = {name: value for name, value in given.items() if value is not None}
     view = configurations.save_configuration(
         st.context(), st.tenant, customer, key, options, enabled=enabled, clear=clear or (), replace=replace,
         actor=st.actor,
     )  # fmt: skip
-    st.out(view, lambda: st.console.print(f"{'created' if view.created else 'updated'} {_describe(view)}"))
+    pinned = None
+    if adopt is not None:
+        pinned = run(pins.set_pin(st.context(), st.tenant, key, adopt, target="addition", actor=st.actor))
+
+    def human() -> None:
+        st.console.print(f"{'created' if view.created else 'updated'} {_describe(view)}")
+        if pinned is not None:
+            st.console.print(pinned.message if pinned.checked else f"[yellow]{pinned.message}[/]")
+
+    st.out(view, human)
 
 
 @configurations_app.command("list")
@@ -116,7 +138,7 @@ def configurations_list(ctx: typer.Context, customer: Annotated[str | None, type
 @configurations_app.command("delete")
 @guarded("Deleted")
 def configurations_delete(ctx: typer.Context, key: str) -> None:
-    """Delete a configuration; its lines are cancelled on the next push."""
+    """Delete a configuration; the next push hands its additions over or retires them (the preview says which)."""
     st = state(ctx)
     view = configurations.delete_configuration(st.context(), st.tenant, key, actor=st.actor)
     st.out(view, lambda: st.console.print(f"configuration {key} deleted; {view.detail}"))

@@ -9,9 +9,10 @@ from meterbridge.cli.lazy import lazy
 from meterbridge.cli.render import State, cli_hint, make_table
 
 if TYPE_CHECKING:
-    from meterbridge.services import views
+    from meterbridge.services import messages, views
     from meterbridge.services.views import ChangeView, RunOutcome
 else:  # loaded when the command runs, not for its --help
+    messages = lazy("meterbridge.services.messages")
     views = lazy("meterbridge.services.views")
 
 
@@ -33,13 +34,14 @@ def _value(value: object) -> str:
 
 
 def _billed(st: State, change: ChangeView) -> str:
-    """What the line charges on the invoice, before -> after for an existing addition."""
-    if change.kind == "blocked":
-        return "-"
-    after = 0 if change.kind == "cancel" else change.new_amount
+    """What ConnectWise will invoice for the line's addition in the period: before -> after for an
+    existing addition, after for a new one; a blocked line, what it bills now and would bill once written."""
+    if change.kind == "blocked" and change.would_bill is not None:
+        now = "" if change.addition_id is None else f"{st.money(change.old_amount)} now, "
+        return f"{now}would bill {st.money(change.would_bill)}"
     if change.addition_id is None:
-        return st.money(after)
-    return f"{st.money(change.old_amount)} -> {st.money(after)}"
+        return "-" if change.kind == "blocked" else st.money(change.new_amount)
+    return f"{st.money(change.old_amount)} -> {st.money(change.new_amount)}"
 
 
 #: The changes a plan's table shows unless told otherwise: a terminal is no place for 300,000 rows
@@ -85,10 +87,17 @@ def print_plan(st: State, outcome: RunOutcome, details: bool, rows: int = ROWS, 
             f"[yellow]{outcome.period} is not over: this is a provisional bill of the usage so far[/]; push "
             f"{outcome.period} again after it ends"
         )
-    verdict = "[green]apply[/]" if outcome.verdict == "apply" else "[yellow]hold for approval[/]"
-    st.console.print(f"safety: {verdict}")
+    held = held_companies(outcome)
+    verdicts = {
+        "apply": "[green]apply[/]",
+        "hold": "[yellow]hold the plan for approval[/]",
+        "hold_some": f"[yellow]hold {messages.counted(len(held), 'company')} for approval[/] (listed below), "
+        "apply the others",
+    }
+    st.console.print(f"safety: {verdicts.get(outcome.verdict, outcome.verdict)}")
     for reason in outcome.safety_reasons:
-        st.console.print(f"  - {reason}")
+        if not any(reason.startswith(f"{customer}: ") for customer in held):  # the held companies: below
+            st.console.print(f"  - {reason}")
     st.console.print(f"checksum: [bold]{outcome.checksum}[/]  (run {outcome.run})", soft_wrap=True)
 
 
@@ -110,8 +119,45 @@ def _line(key: str) -> str:
     return f"{parsed.configuration}/{parsed.cw_product}/{parsed.period}"
 
 
+def held_companies(outcome: RunOutcome) -> dict[str, views.CompanyResult]:
+    return {c: v for c, v in outcome.companies.items() if v.status is views.CompanyStatus.HELD}
+
+
+#: held companies listed one by one, with the command that approves each
+HELD_LISTED = 50
+
+
+def print_held(st: State, outcome: RunOutcome, scope: tuple[str, ...] = ()) -> None:
+    """The companies held for approval: each line over a threshold, the command approving each
+    company alone, and the one approving them all at once (by the plan's checksum)."""
+    held = held_companies(outcome)
+    if not held:
+        return
+    wrote = outcome.kind == "push" and outcome.status.value in ("done", "partial")
+    st.console.print(
+        f"[yellow]held for approval[/]: {messages.counted(len(held), 'company')}, nothing "
+        + ("written for them (the other companies were written):" if wrote else "written for them until approved:")
+    )
+    for customer, result in list(held.items())[:HELD_LISTED]:
+        name = f" ({result.name})" if result.name else ""
+        for reason in result.reasons:
+            st.console.print(f"  - {customer}{name}: {reason}", soft_wrap=True)
+        if result.checksum:
+            alone = ("push", "--period", outcome.period, "--customer", customer, "--checksum", result.checksum)
+            st.console.print(f"    approve it alone: {st.command(*alone, '--approve-held')}", soft_wrap=True)
+    if len(held) > HELD_LISTED:
+        st.console.print(
+            f"  and {len(held) - HELD_LISTED:,} more: `{st.command('--json', 'runs', 'show', str(outcome.run))}`"
+        )
+    every = st.command("push", "--period", outcome.period, *scope, "--checksum", outcome.checksum, "--approve-held")
+    st.console.print(f"approve every held company at once: {every}", soft_wrap=True)
+
+
 def print_companies(st: State, outcome: RunOutcome) -> None:
-    troubled = {c: v for c, v in outcome.companies.items() if v.status is not views.CompanyStatus.OK}
+    """The companies that need attention (blocked, failed...; the held ones are ``print_held``'s)."""
+    troubled = {
+        c: v for c, v in outcome.companies.items() if v.status not in (views.CompanyStatus.OK, views.CompanyStatus.HELD)
+    }
     if not troubled:
         return
     table = make_table("customer", "status", "lines", "reasons", title="companies that need attention")

@@ -8,6 +8,7 @@ import typer
 
 from meterbridge.cli.app import app
 from meterbridge.cli.lazy import lazy
+from meterbridge.cli.notifications import print_told, tell
 from meterbridge.cli.render import EXIT_PARTIAL, cli_hint, guarded, make_table, run, state
 
 if TYPE_CHECKING:
@@ -43,21 +44,30 @@ def doctor_command(
 
 
 @app.command("leaks")
-@guarded("list[LeakView]")
+@guarded("LeakReportView")
 def leaks_command(
     ctx: typer.Context, period: Annotated[str, typer.Option(help="Billing month, e.g. 2026-10.")]
 ) -> None:
     """Revenue leaks: usage with no billing line, billing lines with no usage."""
     st = state(ctx)
-    report = run(leaks.revenue_leaks(st.context(), st.tenant, period))
+    report = run(leaks.revenue_leaks(st.context(), st.tenant, period)).view()
 
     def human() -> None:
-        table = make_table("kind", "customer", "what", "detail", title=f"revenue leaks in {report.period}")
+        if not report.leaks:
+            st.console.print(f"no leaks found in {report.period}")
+            return
+        table = make_table("kind", "customer", "what", "amount", "detail", title=f"revenue leaks in {report.period}")
+        table.columns[3].justify = "right"
         for leak in report.leaks:
-            table.add_row(leak.kind.value, leak.customer, leak.subject, leak.detail)
-        st.console.print(table if report.leaks else "no leaks found")
+            money = "-" if leak.amount is None else st.money(leak.amount)
+            table.add_row(leak.kind.value, leak.customer, leak.subject, money, leak.detail)
+        st.console.print(table)
+        st.console.print(
+            f"unbilled usage in {report.period}: {st.money(report.unbilled)} at the prices in force; "
+            f"additions billing it without usage: {st.money(report.billed_without_usage)}"
+        )
 
-    st.out(report.leaks, human)
+    st.out(report, human)
 
 
 @app.command("backup-stats")
@@ -69,7 +79,12 @@ def backup_stats(
 ) -> None:
     """Basic setup: publish Backup Stats configurations (billable GB, year, month) by Managed ID."""
     st = state(ctx)
-    outcome = run(basic_setup.publish_backup_stats(st.context(), st.tenant, period, wait_seconds=wait, actor=st.actor))
+    try:
+        outcome = run(
+            basic_setup.publish_backup_stats(st.context(), st.tenant, period, wait_seconds=wait, actor=st.actor)
+        )
+    finally:
+        told = tell(st)  # the messages about it go now, as a push's do
 
     def human() -> None:
         st.console.print(
@@ -78,6 +93,8 @@ def backup_stats(
         )
         for customer, reason in {**outcome.skipped, **outcome.failed}.items():
             st.console.print(f"  {customer}: {reason}")
+        if told is not None:
+            print_told(st, told)
 
     st.out(outcome, human)
     if outcome.failed:

@@ -44,9 +44,7 @@ def _print(st: State, views: list[ScheduleView]) -> None:
     for v in views:
         last = f"{v.last_status} (run {v.last_run})" if v.last_run else (v.last_status or "-")
         retry = f"retrying ({v.failures} failed; next {v.retry_at:%H:%M} UTC): {v.last_error}" if v.retry_at else ""
-        table.add_row(
-            v.name, v.kind, v.description, _when(v), last, retry or ("enabled" if v.enabled else "disabled")
-        )
+        table.add_row(v.name, v.kind, v.description, _when(v), last, retry or ("enabled" if v.enabled else "disabled"))
     st.console.print(table)
 
 
@@ -68,7 +66,8 @@ def schedules_set(
     ] = None,
     enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="Run it, or keep it but stop.")] = None,
     since: Annotated[
-        str | None, typer.Option(help="Count occurrences from this date (YYYY-MM-DD): the latest missed one runs")
+        str | None,
+        typer.Option(help="Count occurrences from this date (YYYY-MM-DD, 2000-2999): the latest missed one runs"),
     ] = None,
 ) -> None:
     """Add a schedule, or change the options given (the others are kept)."""

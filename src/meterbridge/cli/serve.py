@@ -13,8 +13,10 @@ from meterbridge.cli.render import guarded, state
 
 if TYPE_CHECKING:
     from meterbridge import runtime
+    from meterbridge.services import runs
 else:  # loaded when the command runs, not for its --help
     runtime = lazy("meterbridge.runtime")
+    runs = lazy("meterbridge.services.runs")
 
 
 @app.command()
@@ -47,6 +49,12 @@ def serve(
     if settings.secret_key is not None:
         os.environ["MBRIDGE_SECRET_KEY"] = settings.secret_key.get_secret_value()
     revision = context.db.current_revision()
+    dead = runs.settle_dead_runs(context)  # pushes a server that died left "running": interrupted, said so
+    if dead:
+        st.console.print(
+            f"run(s) {', '.join(map(str, dead))} had been left running by a process that is gone: marked "
+            "interrupted (the next push of their period completes them)"
+        )
     clock = (
         f"schedules run here (every {settings.tick_seconds:g} s)"
         if settings.scheduler
@@ -56,4 +64,7 @@ def serve(
         f"meterbridge on http://{host}:{port}: the console at /console, the REST API at /api/v1, OpenAPI at /docs "
         f"(database {runtime.database_label(settings)}, schema {revision}); {clock}"
     )
-    uvicorn.run("meterbridge.web.app:factory", factory=True, host=host, port=port, log_level="info")
+    # proxy_headers off: the app reads X-Forwarded-For only from MBRIDGE_TRUSTED_PROXIES (docs/security.md)
+    uvicorn.run(
+        "meterbridge.web.app:factory", factory=True, host=host, port=port, log_level="info", proxy_headers=False
+    )

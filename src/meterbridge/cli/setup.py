@@ -61,7 +61,18 @@ app.add_typer(settings_app, name="settings")
 
 def _print_settings(st: Any, settings: TenantSettings) -> None:
     for name, value in settings.model_dump(mode="json").items():
-        st.console.print(f"{name} = {value}")
+        st.console.print(f"{name} = {_setting_shown(value)}", markup=False, highlight=False)
+
+
+def _setting_shown(value: Any) -> str:
+    """A setting as `settings set` takes it back: off for a threshold switched off, lists joined."""
+    if value is None:
+        return "off"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) if value else "(none)"
+    return str(value)
 
 
 @settings_app.command("show")

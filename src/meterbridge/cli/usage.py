@@ -76,7 +76,11 @@ def usage_import(
         str | None, typer.Option("--format", help="csv or jsonl (JSON lines); default: by the file's extension.")
     ] = None,
     encoding: Annotated[
-        str, typer.Option(help="The file's encoding, e.g. cp1252 for Excel on Windows; a byte order mark wins.")
+        str,
+        typer.Option(
+            help="The file's text encoding, e.g. utf-8, utf-16, latin-1 or cp1252 (Excel on Windows); "
+            "a byte order mark wins."
+        ),
     ] = "utf-8",
 ) -> None:
     """Import a usage file, streamed (any size): CSV with a header, customer,product,measured_at,quantity,unit
@@ -84,6 +88,7 @@ def usage_import(
     new value for a sample replaces the old one. Every import is recorded, with an error report."""
     st = state(ctx)
     chosen = ingest.mode_of(mode)
+    encoding = imports.check_encoding_name(encoding)  # a one-line error before the file is opened
     try:
         size = file.stat().st_size
         stream = file.open("rb")
@@ -118,7 +123,9 @@ def print_import(st: State, view: ImportView, file: str) -> None:
         f"{view.unchanged} unchanged" + (f", {view.rejected} refused" if view.rejected else "") + f" (import {view.id})"
     )
     if view.new_customers:
-        st.console.print(f"{len(view.new_customers)} new customer(s): {_some(view.new_customers)}")
+        st.console.print(
+            f"{view.new_customer_count:,} new customer(s): {_some(view.new_customers, total=view.new_customer_count)}"
+        )
     for rename in view.renamed:
         st.console.print(f"customer {rename.customer} renamed: {rename.old_name!r} -> {rename.new_name!r}")
     if view.unknown_customers:
@@ -146,8 +153,10 @@ def _print_errors(st: State, view: ImportView) -> None:
         )
 
 
-def _some(names: list[str], shown: int = 5) -> str:
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+def _some(names: list[str], shown: int = 5, *, total: int | None = None) -> str:
+    """The first few names, and how many more there are (``total``: all of them, when ``names`` is a part)."""
+    total = len(names) if total is None else total
+    return ", ".join(names[:shown]) + (f" and {total - min(shown, len(names)):,} more" if total > shown else "")
 
 
 @usage_app.command("imports")

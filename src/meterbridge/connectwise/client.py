@@ -6,13 +6,17 @@ error is one of errors.py's, and time (monotonic clock, sleep, jitter) is inject
 What every request gets:
 * ``Authorization: Basic base64(companyId+publicKey:privateKey)``, ``clientId``, the pinned
   ``Accept: application/vnd.connectwise.com+json; version=...``; ``Content-Type`` on writes;
-* a token from the connection's bucket (default 900 a minute) and a slot among its concurrent
-  requests (default 8), shared by everything that uses this client;
-* retries: a 429 waits what Retry-After says (the bucket is drained too); 5xx, timeouts and
+* its turn from the connection's pacer (pacing.py), shared by everything that uses this client:
+  a token from the connection's bucket (default 900 a minute), a place among the requests in
+  flight (default 8), and what ConnectWise's throttles taught it: a 429 (or a 503 with
+  Retry-After) pauses every request for the Retry-After, halves the requests in flight and
+  learns the rate ConnectWise grants; both grow back slowly;
+* retries: a throttled request is sent again after the pause, for as long as the client makes
+  progress (``rate_limit_patience_seconds`` without any answer ends it); 5xx, timeouts and
   dropped connections back off exponentially with jitter, up to a cap, for idempotent methods
   (GET, PUT, PATCH, DELETE). A POST is retried only when it cannot have reached ConnectWise
-  (the connection was never made); otherwise it fails with ``maybe_applied=True``. A 4xx other
-  than 429 is never retried;
+  (the connection was never made, or a 429 said it was not taken); otherwise it fails with
+  ``maybe_applied=True``. A 4xx other than 429 is never retried;
 * codebase discovery through ``/login/companyinfo`` (cached), and one re-discovery after a 404,
   since hosted codebases move.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import random
 import ssl
 import time
@@ -44,7 +49,7 @@ from meterbridge.connectwise.errors import (
     TemporaryError,
     ValidationFailed,
 )
-from meterbridge.connectwise.limits import Monotonic, Sleep, TokenBucket
+from meterbridge.connectwise.limits import Monotonic, Sleep
 from meterbridge.connectwise.models import (
     Addition,
     Agreement,
@@ -57,6 +62,7 @@ from meterbridge.connectwise.models import (
     CWModel,
     to_body,
 )
+from meterbridge.connectwise.pacing import Pacer, Pacing
 from meterbridge.connectwise.settings import ConnectionSettings
 from meterbridge.connectwise.stats import CallStats, endpoint_of
 from meterbridge.connectwise.transport import pooled_transport
@@ -88,27 +94,41 @@ class ConnectWiseClient:
         jitter: Jitter | None = None,
         codebase_cache: dict[tuple[str, str], str] | None = None,
         observer: Observer | None = None,
+        wrap: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None,
     ) -> None:
+        """``wrap``: what the network transport is wrapped in (the caller's outbound guard)."""
         self.settings = settings
+        #: called with (method, path) the moment before each request that writes leaves, every
+        #: attempt; what it raises stops the request unsent (a push's lease fence)
+        self.before_write: Callable[[str, str], None] | None = None
         self.stats = CallStats()
         self._observer = observer
         self._clock = clock
         self._sleep = sleep
         self._jitter: Jitter = jitter or random.Random().uniform  # noqa: S311 - jitter, not security
         self._codebases = codebase_cache if codebase_cache is not None else {}
-        self._bucket = TokenBucket(settings.rate_limit_per_minute, clock=clock, sleep=sleep)
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._pacer = Pacer(
+            per_minute=settings.rate_limit_per_minute,
+            max_in_flight=settings.max_concurrency,
+            patience_seconds=settings.rate_limit_patience_seconds,
+            clock=clock,
+            sleep=sleep,
+        )
         limits = httpx2.Limits(
             max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
         )
         self._http = httpx2.AsyncClient(
-            transport=transport or pooled_transport(limits, verify),
+            transport=transport or (wrap or _as_is)(pooled_transport(limits, verify)),
             timeout=httpx2.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds),
             follow_redirects=False,
         )
         secret = f"{settings.company_id}+{settings.public_key}:{settings.private_key.get_secret_value()}"
+        basic = base64.b64encode(secret.encode("utf-8")).decode("ascii")
+        #: what an answer must not carry into an error message (a site that echoes its request)
+        echoed = {secret, basic, basic.rstrip("="), settings.private_key.get_secret_value()}
+        self._secrets = sorted(echoed, key=len, reverse=True)
         self._headers = {
-            "Authorization": "Basic " + base64.b64encode(secret.encode("utf-8")).decode("ascii"),
+            "Authorization": "Basic " + basic,
             "clientId": settings.client_id,
             "Accept": f"application/vnd.connectwise.com+json; version={settings.api_version}",
         }
@@ -124,6 +144,11 @@ class ConnectWiseClient:
 
     def __repr__(self) -> str:
         return f"ConnectWiseClient({self.settings!r})"
+
+    @property
+    def pacing(self) -> Pacing:
+        """How the client paces itself now (requests in flight, learnt rate) and how it slowed down."""
+        return self._pacer.state()
 
     # -- codebase ----------------------------------------------------------------------------
     @property
@@ -199,11 +224,12 @@ class ConnectWiseClient:
             all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
         settings = self.settings
-        attempt = rate_limited = 0
+        attempt = 0
         while True:
             attempt += 1
-            await self._bucket.acquire()
-            async with self._slots:
+            async with self._pacer.slot() as ticket:
+                if method not in ("GET", "HEAD") and self.before_write is not None:
+                    self.before_write(method, path)  # after every wait: the moment before it leaves
                 started = self._clock()
                 try:
                     response = await self._http.request(
@@ -236,21 +262,29 @@ class ConnectWiseClient:
                 self.stats.call(endpoint, self._clock() - started)
                 self._observe(endpoint, str(response.status_code), self._clock() - started)
             status = response.status_code
-            if status < 400:
-                return response
-            if status == 429:
-                self._bucket.drain()
-                rate_limited += 1
-                wait = self._retry_after(response, attempt)
-                if rate_limited > settings.max_attempts * 4:
+            wait = self._throttle(response, attempt)
+            if wait is None:
+                self._pacer.answered(progress=status < 500)
+                if status < 400:
+                    return response
+            else:
+                idle = self._pacer.throttled(ticket, wait)  # every request of this client waits it out
+                if status != 429 and method not in IDEMPOTENT:  # a 503 to a write: it may have been applied
+                    self.stats.failure(endpoint)
+                    raise self._error(response, method, path, maybe_applied=True)
+                if idle is not None:
                     self.stats.failure(endpoint)
                     raise RateLimited(
-                        f"still rate limited after {rate_limited} waits", retry_after=wait, method=method, path=path
+                        f"rate limited with no call answered for {idle:.0f} s (the patience is "
+                        f"{settings.rate_limit_patience_seconds:g} s); ConnectWise asked to wait {wait:g} s more",
+                        retry_after=wait,
+                        method=method,
+                        path=path,
+                        status=status,
                     )
-                log.info("%s %s: 429, waiting %.1fs", method, path, wait)
+                log.info("%s %s: %d, all requests wait %.1fs", method, path, status, wait)
                 self.stats.retry(endpoint, rate_limited=True)
-                attempt -= 1  # a 429 was not processed: it does not spend an attempt
-                await self._sleep(wait)
+                attempt -= 1  # a throttled request was not processed: it does not spend an attempt
                 continue
             if status >= 500:
                 if method not in IDEMPOTENT:
@@ -275,11 +309,19 @@ class ConnectWiseClient:
         ceiling = min(self.settings.backoff_cap_seconds, self.settings.backoff_base_seconds * 2 ** (attempt - 1))
         return float(ceiling / 2 + self._jitter(0.0, ceiling / 2))
 
-    def _retry_after(self, response: httpx2.Response, attempt: int) -> float:
+    def _throttle(self, response: httpx2.Response, attempt: int) -> float | None:
+        """The seconds a throttle asks to wait: a 429's Retry-After (backoff when it has none) or a
+        503's when it has one; None for any other answer."""
+        if response.status_code not in (429, 503):
+            return None
         raw = response.headers.get("retry-after", "").strip()
         try:
             seconds = float(raw)
         except ValueError:
+            if response.status_code == 503:
+                return None  # an ordinary server error
+            seconds = self._backoff(attempt)
+        if math.isnan(seconds):
             seconds = self._backoff(attempt)
         return max(0.0, min(seconds, self.settings.max_retry_after_seconds))
 
@@ -311,6 +353,8 @@ class ConnectWiseClient:
                 )
         elif response.text.strip():
             message = response.text.strip()[:300]
+        message = self._masked(message)
+        errors = tuple(FieldError(e.code, self._masked(e.message), e.field, e.resource) for e in errors)
         if status == 400:
             return ValidationFailed(message, errors=errors, method=method, path=path, status=status, code=code)
         kind: type[ConnectWiseError] = {401: AuthError, 403: AuthError, 404: NotFound, 409: Conflict}.get(
@@ -321,6 +365,13 @@ class ConnectWiseClient:
                 message, maybe_applied=maybe_applied, method=method, path=path, status=status, code=code
             )
         return kind(message, method=method, path=path, status=status, code=code)
+
+    def _masked(self, text: str) -> str:
+        """``text`` without this connection's private key or Authorization value."""
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return text
 
     # -- reading -----------------------------------------------------------------------------
     async def get(self, path: str, *, params: Mapping[str, str | int] | None = None) -> Any:
@@ -479,6 +530,10 @@ class ConnectWiseClient:
     async def cancel_addition(self, agreement_id: int, addition_id: int, cancelled: datetime) -> Addition:
         """End an addition with ``cancelledDate`` (invoiced additions are cancelled, never deleted)."""
         return await self.update_addition(agreement_id, addition_id, {"cancelledDate": cancelled})
+
+
+def _as_is(transport: httpx2.AsyncBaseTransport) -> httpx2.AsyncBaseTransport:
+    return transport
 
 
 def patch_operations(changes: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -84,7 +84,8 @@ class ValidationFailed(ConnectWiseError):
 
 
 class RateLimited(ConnectWiseError):
-    """429 still answered after the client waited as long as it was told, as often as allowed."""
+    """429 (or 503 with Retry-After) still answered when no call of the client has been answered for
+    its ``rate_limit_patience_seconds``: the client waited out every pause until then."""
 
     temporary = True
 

@@ -40,6 +40,11 @@ class ConnectionSettings(BaseModel):
     backoff_base_seconds: float = Field(default=0.25, ge=0)
     backoff_cap_seconds: float = Field(default=30.0, ge=0)
     max_retry_after_seconds: float = Field(default=120.0, ge=0)
+    rate_limit_patience_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="A throttled request gives up only when no request of the client has been answered for this long",
+    )
 
     @field_validator("site")
     @classmethod

@@ -13,6 +13,7 @@ httpcore2 does); everything else is anyio's backend, unchanged.
 
 from __future__ import annotations
 
+import functools
 import select
 import socket
 import ssl
@@ -87,13 +88,22 @@ class Backend(httpcore2.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _system_trust() -> ssl.SSLContext:
+    """The default context (verify against the CA bundle), made once a process: loading the
+    bundle costs about 25 ms, and every preview and push makes a client. A context is safe to
+    share between connections and threads."""
+    return httpx2.create_ssl_context(verify=True)
+
+
 def pooled_transport(limits: httpx2.Limits, verify: ssl.SSLContext | bool) -> httpx2.AsyncHTTPTransport:
     """httpx2's transport with ``limits`` and ``verify``, its pool on ``Backend``.
 
     httpx2 builds its pool itself and takes no network backend, so the transport's pool is
     replaced by one made with the same settings and this backend (a test checks it is in use).
     An argument given to ``AsyncHTTPTransport`` here must be given to the pool below too."""
-    context = httpx2.create_ssl_context(verify=verify)  # made once: a context given is used as it is
+    # made once: a context given is used as it is
+    context = _system_trust() if verify is True else httpx2.create_ssl_context(verify=verify)
     transport = httpx2.AsyncHTTPTransport(limits=limits, verify=context)
     transport._pool = httpcore2.AsyncConnectionPool(
         ssl_context=context,

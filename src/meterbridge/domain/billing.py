@@ -364,26 +364,30 @@ def _line(
     if config.data_mode is DataMode.TOTAL:
         quantity = Decimal(1)
         unit_price, unit_cost = amount, cost_amount
-        steps.append(Step("mode", f"total: quantity 1 at {amount} (cost {cost_amount})", quantity))
+        steps.append(Step("data mode", f"total: quantity 1 at {amount} (cost {cost_amount})", quantity))
     elif config.data_mode is DataMode.QUANTITY_ONLY:
         quantity = round_quantity(sent)
         unit_price = unit_cost = None
         amount = cost_amount = ZERO
-        steps.append(Step("mode", f"quantity only: {quantity}; ConnectWise's product price applies", quantity))
+        steps.append(Step("data mode", f"quantity only: {quantity}; ConnectWise's product price applies", quantity))
     else:
         quantity = round_quantity(sent)
         unit_price = _average(amount, sent, places, [p for _, p in priced], cost=False)
         unit_cost = _average(cost_amount, sent, places, [p for _, p in priced], cost=True)
-        steps.append(Step("mode", _average_detail(sent, amount, unit_price, places, "price"), quantity))
+        steps.append(Step("unit price", _average_detail(sent, amount, unit_price, places, "price"), unit_price))
         if unit_cost != ZERO or cost_amount != ZERO:
-            steps.append(Step("mode", _average_detail(sent, cost_amount, unit_cost, places, "cost"), unit_cost))
+            steps.append(Step("unit cost", _average_detail(sent, cost_amount, unit_cost, places, "cost"), unit_cost))
     if config.bill_mode is BillMode.NO_CHARGE:
         unit_price = ZERO if unit_price is not None else None
         amount = ZERO
-        steps.append(Step("mode", "no charge: sent at price 0 with its cost, shown on the invoice free", ZERO))
+        steps.append(Step("bill mode", "no charge: sent at price 0 with its cost, shown on the invoice free", ZERO))
     elif config.bill_mode is BillMode.DO_NOT_BILL:
         steps.append(
-            Step("mode", "do not bill: sent with billCustomer DoNotBill, shown on the agreement, never invoiced", ZERO)
+            Step(
+                "bill mode",
+                "do not bill: sent with billCustomer DoNotBill, shown on the agreement, never invoiced",
+                ZERO,
+            )
         )
     product = priced[0][0]
     description = _description(config, product, period, sent)  # as billed, without trailing zeros
@@ -426,9 +430,9 @@ def _average(amount: Decimal, quantity: Decimal, places: int, priced: Sequence[P
 
 def _average_detail(quantity: Decimal, amount: Decimal, unit: Decimal, places: int, what: str) -> str:
     if quantity == 0:
-        return f"average: no units billed, {what} {unit} per unit kept"
+        return f"data mode average: no units billed, {what} {unit} per unit kept"
     extended = quantity * unit
-    text = f"average: {quantity} x {unit} = {round_amount(extended)}"
+    text = f"data mode average: {quantity} x {unit} = {round_amount(extended)}"
     decimals = max(0, -int(unit.as_tuple().exponent))
     if decimals > places:
         text += (

@@ -14,11 +14,16 @@ class BillStartPolicy(StrEnum):
 
 
 class InvoicedPolicy(StrEnum):
-    """An effective date in a period ConnectWise has already invoiced on a non-prorated agreement
-    (before its nextInvoiceDate; ConnectWise refuses the addition)."""
+    """A line of a period ConnectWise has already invoiced (before the agreement's nextInvoiceDate):
+    an invoice is never made again, and on an agreement that is not prorated ConnectWise refuses a
+    new addition dated before it (domain/plan/corrections.py, dates.py)."""
 
-    MOVE = "move"  # move effectiveDate to the next invoice date, with a warning
+    #: the default: the month's amount, or its difference, billed as a correction in the next open
+    #: month; a running line's new addition starts on the next invoice date
+    ADJUST = "adjust"
+    MOVE = "move"  # a new addition's effectiveDate moved to the next invoice date only (as before adjust)
     BLOCK = "block"  # refuse the line, with what to do
+    ALLOW = "allow"  # edit an invoiced month's addition in place, warned that ConnectWise will not invoice it
 
 
 class DriftPolicy(StrEnum):

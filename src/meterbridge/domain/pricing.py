@@ -112,13 +112,16 @@ def _tier_amounts(units: Decimal, price: Price) -> tuple[Decimal, Decimal, str]:
     """The exact amount and cost of ``units`` over the tiers (in 60 digits), and how they came."""
     wide = WIDE
     if price.tier_mode is TierMode.VOLUME:
+        below = ZERO
         for tier in price.tiers:
             if tier.up_to is None or units <= tier.up_to:
+                which = f"up to {tier.up_to}" if tier.up_to is not None else f"over {below}"
                 return (
                     wide.multiply(units, tier.unit_price),
                     wide.multiply(units, price.tier_cost(tier)),
-                    f"volume: all {units} at the tier up to {tier.up_to or 'any'}: {units} x {tier.unit_price}",
+                    f"volume: all {units} at the rate of the tier {which}: {units} x {tier.unit_price}",
                 )
+            below = tier.up_to
         raise AssertionError("the last tier is open-ended")
     amount = cost = ZERO
     lower = ZERO

@@ -65,6 +65,30 @@ def _month_back(year: int, month: int, back: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
+def _days_around(moment: datetime, zone: ZoneInfo) -> list[date]:
+    """The local day of ``moment`` and the days either side: every occurrence within a day of it
+    falls on one of them (a time shifted past a gap at midnight lands on the next day)."""
+    day = moment.astimezone(zone).date()
+    return [day - timedelta(days=1), day, day + timedelta(days=1)]
+
+
+def daily_occurrences(at: time, zone: ZoneInfo, around: datetime) -> list[datetime]:
+    """The UTC instants of ``at`` on the local days around ``around``, in order."""
+    return sorted({local_instant(day, at, zone) for day in _days_around(around, zone)})
+
+
+def hour_occurrences(minute: int, zone: ZoneInfo, around: datetime) -> list[datetime]:
+    """The UTC instants of ``minute`` past each local hour on the days around ``around``, in order:
+    the refresh's (and an hourly pull's) occurrences. Each is a wall-clock time under the same
+    rules as the others: a skipped one as far after the jump as it was into the gap (in a 1-hour
+    gap that is the next hour's own occurrence, so it runs once; in Lord Howe's 30-minute gap
+    02:15 runs at 02:45), a repeated one on its first pass. ``latest_due`` and ``next_after``
+    both come from this one list, so what is listed next is what the dispatcher runs."""
+    return sorted(
+        {local_instant(day, time(hour, minute), zone) for day in _days_around(around, zone) for hour in range(24)}
+    )
+
+
 def month_occurrences(timing: Timing, year: int, month: int, zone: ZoneInfo) -> list[datetime]:
     """The UTC instants ``timing`` falls on in one local month (auto_billing and monthly)."""
     period = Period(year, month)
@@ -80,10 +104,7 @@ def month_occurrences(timing: Timing, year: int, month: int, zone: ZoneInfo) -> 
 def latest_due(timing: Timing, zone: ZoneInfo, after: datetime, now: datetime) -> datetime | None:
     """The latest occurrence in ``(after, now]`` (UTC instants), or None: what is due now, once."""
     if timing.kind is ScheduleKind.REFRESH:
-        local = now.astimezone(zone)
-        slot = local.replace(minute=timing.minute, second=0, microsecond=0).astimezone(UTC)
-        if slot > now:
-            slot -= timedelta(hours=1)
+        slot = max(slot for slot in hour_occurrences(timing.minute, zone, now) if slot <= now)
         return slot if slot > after else None
     local = now.astimezone(zone)
     # the latest occurrence is at most 2 months back (day 31, skipped in a 30-day month and February)
@@ -100,9 +121,7 @@ def latest_due(timing: Timing, zone: ZoneInfo, after: datetime, now: datetime) -
 def next_after(timing: Timing, zone: ZoneInfo, now: datetime) -> datetime:
     """The first occurrence after ``now`` (UTC): what a person is told the schedule does next."""
     if timing.kind is ScheduleKind.REFRESH:
-        local = now.astimezone(zone)
-        slot = local.replace(minute=timing.minute, second=0, microsecond=0).astimezone(UTC)
-        return slot if slot > now else slot + timedelta(hours=1)
+        return min(slot for slot in hour_occurrences(timing.minute, zone, now) if slot > now)
     local = now.astimezone(zone)
     for ahead in range(4):
         year, month = _month_back(local.year, local.month, -ahead)
@@ -130,10 +149,8 @@ def pull_slot(every: str, at_minute: int, zone: ZoneInfo, now: datetime) -> date
         return latest_due(Timing(ScheduleKind.REFRESH, minute=at_minute), zone, datetime.min.replace(tzinfo=UTC), now)
     if every != "daily":
         return None
-    local = now.astimezone(zone)
     at = time(at_minute // 60, at_minute % 60)
-    slot = local_instant(local.date(), at, zone)
-    return slot if slot <= now else local_instant(local.date() - timedelta(days=1), at, zone)
+    return max(slot for slot in daily_occurrences(at, zone, now) if slot <= now)
 
 
 def next_pull(every: str, at_minute: int, zone: ZoneInfo, now: datetime) -> datetime | None:
@@ -142,7 +159,5 @@ def next_pull(every: str, at_minute: int, zone: ZoneInfo, now: datetime) -> date
         return next_after(Timing(ScheduleKind.REFRESH, minute=at_minute), zone, now)
     if every != "daily":
         return None
-    local = now.astimezone(zone)
     at = time(at_minute // 60, at_minute % 60)
-    slot = local_instant(local.date(), at, zone)
-    return slot if slot > now else local_instant(local.date() + timedelta(days=1), at, zone)
+    return min(slot for slot in daily_occurrences(at, zone, now) if slot > now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
 import httpx2
 
@@ -22,15 +23,20 @@ class HookSender:
         self._transport = transport
         self._timeout = timeout
         self._verify = verify
+        #: what the network transport is wrapped in (the outbound guard); not a given transport
+        self.wrap: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] | None = None
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """Deliver ``body``; the status it was answered with (2xx), or HookError."""
         try:
+            transport = self._transport
+            if transport is None and self.wrap is not None:
+                transport = self.wrap(httpx2.AsyncHTTPTransport(verify=self._verify))
             async with httpx2.AsyncClient(
-                transport=self._transport, timeout=self._timeout, verify=self._verify, follow_redirects=False
+                transport=transport, timeout=self._timeout, verify=self._verify, follow_redirects=False
             ) as client:
                 answer = await client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
-        except httpx2.HTTPError as error:
+        except (httpx2.HTTPError, httpx2.InvalidURL) as error:  # InvalidURL: nothing sent (an address refused)
             raise HookError(f"{url}: {type(error).__name__}: {error}") from None
         if not 200 <= answer.status_code < 300:
             raise HookError(f"{url} answered {answer.status_code} {answer.reason_phrase}".rstrip())

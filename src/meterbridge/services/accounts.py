@@ -2,12 +2,16 @@
 as a hash, scoped to one tenant and role, revocable, with their last use), and console sessions
 (a secret in a cookie, a CSRF token for every form).
 
+Usernames are case-insensitive: stored case-folded, and what is typed is folded before any
+look-up, so ``TB_ADMIN@x`` is ``tb_admin@x``. New passwords follow services/passwords.py.
+
 A caller is a ``Principal``: who it is (the actor the audit log records) and its role in each
 tenant it may reach. Tenants it may not reach are not told apart from tenants that do not exist.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -19,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from meterbridge.services import passwords
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
@@ -28,15 +33,20 @@ from meterbridge.services.views import MemberView, Role, SessionView, TenantAcce
 from meterbridge.store.models import ApiToken, Membership, Tenant, User, WebSession
 from meterbridge.store.repos import accounts
 
-MIN_PASSWORD = 12
+MIN_PASSWORD = passwords.MIN_LENGTH
 MAX_TOKEN_ID = 2_147_483_647
 TOKEN_PREFIX = "mb"  # noqa: S105 - the marker tokens start with, not a secret
 SESSION_HOURS = 12
 USED_EVERY = timedelta(minutes=1)  # a token's last use is written at most this often
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
 _hasher = PasswordHasher()
-#: A hash to verify against when the user does not exist, so a wrong username takes as long as a wrong password.
-_DUMMY = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so a wrong username takes as long
+    as a wrong password (made on first use: hashing takes a fifth of a second, too long for an import)."""
+    return _hasher.hash("not a password of anyone")
 
 
 @dataclass(frozen=True)
@@ -55,9 +65,9 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"password: use at least {MIN_PASSWORD} characters", field="password")
+def fold_username(username: str) -> str:
+    """A username as stored and looked up: case-folded (``Ann@Example.com`` is ``ann@example.com``)."""
+    return username.strip().casefold()
 
 
 def _role(text: str) -> Role:
@@ -85,9 +95,10 @@ def add_member(
     both."""
     if not _USERNAME.match(username):
         raise InvalidInput("username: 1 to 100 letters, digits and . _ @ - (an e-mail address works)", field="username")
+    username = fold_username(username)
     wanted = _role(role)
     if password is not None:
-        _check_password(password)
+        passwords.check(password, username)
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         user = accounts.user(session, username)
@@ -120,17 +131,21 @@ def add_member(
 
 
 def remove_member(ctx: Context, tenant: str, username: str, *, actor: Actor) -> MemberView:
+    """``username`` is folded, unless it is exactly the stored name of a user the case-folding
+    migration (0008) disabled and renamed (``Name#id``): that one can be removed as listed."""
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
-        user = accounts.user(session, username)
+        user = accounts.user(session, fold_username(username))
+        if user is None and "#" in username:
+            user = accounts.user(session, username)
         membership = accounts.membership(session, user.id, row.id) if user else None
         if user is None or membership is None:
             raise NotFound(f"{username} is not a member of tenant {tenant}", field="username")
         role = Role(membership.role)
         accounts.remove_membership(session, user.id, row.id)
-        before = {"username": username, "role": role.value}
-        audit(session, ctx, row.id, actor, "member.remove", {"username": username}, before=before)
-        return MemberView(username=username, role=role, disabled=user.disabled)
+        before = {"username": user.username, "role": role.value}
+        audit(session, ctx, row.id, actor, "member.remove", {"username": user.username}, before=before)
+        return MemberView(username=user.username, role=role, disabled=user.disabled)
 
 
 def list_members(ctx: Context, tenant: str) -> list[MemberView]:
@@ -221,7 +236,7 @@ def token_principal(ctx: Context, presented: str) -> Principal | None:
 
 def _verify(user: User | None, password: str) -> bool:
     try:
-        return _hasher.verify(user.password_hash if user else _DUMMY, password) and user is not None
+        return _hasher.verify(user.password_hash if user else _dummy_hash(), password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -234,9 +249,11 @@ def _session_view(user: User, web: WebSession, session: Session) -> SessionView:
 
 
 def sign_in(ctx: Context, username: str, password: str) -> tuple[str, SessionView]:
-    """A new session for a user whose password is right: (the cookie's secret, the session)."""
+    """A new session for a user whose password is right: (the cookie's secret, the session).
+    The username is folded (any case signs in); limits on attempts are the caller's
+    (services/sign_ins.py)."""
     with ctx.db.session() as session:
-        user = accounts.user(session, username)
+        user = accounts.user(session, fold_username(username)[:100])
         if not _verify(user, password) or user is None or user.disabled:
             raise Unauthorized("wrong username or password", field="password")
         if _hasher.check_needs_rehash(user.password_hash):
@@ -253,7 +270,7 @@ def sign_in(ctx: Context, username: str, password: str) -> tuple[str, SessionVie
         )
         session.add(web)
         session.flush()
-        audit(session, ctx, None, Actor.user(username), "session.start", {"username": username})
+        audit(session, ctx, None, Actor.user(user.username), "session.start", {"username": user.username})
         return secret, _session_view(user, web, session)
 
 

@@ -81,6 +81,7 @@ async def _publish_all(
 ) -> None:
     run_id = outcome.run
     async with ctx.client(connection) as cw:
+        cw.before_write = held.before_send(ctx)  # no write leaves unless the lease is ours at that moment
         todo = _todo(inputs, outcome)
         results = await asyncio.gather(
             *(

@@ -16,7 +16,7 @@ from meterbridge.services.views.console import CompanyList
 from meterbridge.store.repos import runs
 
 FILTERS = ("all", "linked", "unlinked", "suggested", "push-disabled", "failed")
-TROUBLE = ("blocked", "partial", "failed")
+TROUBLE = ("blocked", "partial", "failed", "mismatch")
 
 
 def _linked(view: CustomerView) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from meterbridge.domain.billing import BillingConfiguration, BillMode, DataMode, Strategy, ZeroPolicy
-from meterbridge.domain.description import DescriptionTemplate
+from meterbridge.domain.description import MAX_LENGTH, DescriptionTemplate, TemplateInvalid
 from meterbridge.domain.policies import BillStartPolicy, InvoicedPolicy
 from meterbridge.domain.pricing import Range
 from meterbridge.services.errors import InvalidInput
@@ -41,12 +41,15 @@ class ConfigurationOptions(BaseModel):
     included: Decimal = Field(default=Decimal(0), ge=0, le=Decimal("1e15"), decimal_places=2)
     zero_policy: ZeroPolicy = ZeroPolicy.ZERO
     strategy: Strategy = Strategy.RUNNING
-    description: str | None = Field(default=None, max_length=6000)  # a template; None: ConnectWise's
+    description: str | None = Field(default=None, max_length=MAX_LENGTH)  # a template; None: ConnectWise's
     agreement_rule: str | None = None  # a rule's name; None: the tenant's "default-agreement" rule
     addition_rule: str | None = None  # a rule's name: adopt an existing addition it picks
     bill_start_policy: BillStartPolicy | None = None  # None: the tenant's
     invoiced_policy: InvoicedPolicy | None = None  # None: the tenant's
     allow_overlap: bool = False  # bill a product another configuration of the customer bills too
+    #: additions nobody owns (made by hand in ConnectWise) that this configuration bills beside,
+    #: knowingly: acknowledged, they no longer hold its company (ownership.py)
+    beside: list[int] = Field(default_factory=list, max_length=100)
 
     def stored(self) -> dict[str, Any]:
         """As stored: the options set (defaults left out), the products always."""
@@ -78,6 +81,22 @@ def domain_configuration(row: BillingConfigurationRow, customer: str) -> Billing
         bill_start_policy=options.bill_start_policy,
         invoiced_policy=options.invoiced_policy,
     )
+
+
+def check_description(key: str, text: str | None) -> None:
+    """Refuse, naming the field and the position, a description template the billing core would not
+    render (``DescriptionTemplate`` holds the rules), before anything is stored."""
+    if not text:
+        return
+    try:
+        DescriptionTemplate(text)
+    except TemplateInvalid as error:
+        raise InvalidInput(
+            f"configuration {key}: {error}",
+            hint="placeholders only, e.g. {product} {month}: docs/billing-core.md, descriptions",
+            field="description",
+            position=error.position,
+        ) from None
 
 
 def parse_range(text: str, name: str = "ranges") -> dict[str, str | None]:

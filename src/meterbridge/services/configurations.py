@@ -20,7 +20,12 @@ from meterbridge.domain.billing import validate_configuration
 from meterbridge.domain.errors import DomainError
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
-from meterbridge.services.configuration_options import OPTION_NAMES, ConfigurationOptions, domain_configuration
+from meterbridge.services.configuration_options import (
+    OPTION_NAMES,
+    ConfigurationOptions,
+    check_description,
+    domain_configuration,
+)
 from meterbridge.services.context import Context
 from meterbridge.services.customers import customer_row
 from meterbridge.services.errors import InvalidInput, NotFound
@@ -91,6 +96,7 @@ def save_configuration(
             parsed = ConfigurationOptions.model_validate(merged)
         except ValidationError as error:
             raise invalid(error, f"configuration {key}: ") from None
+        check_description(key, parsed.description)
         products = {p.key: domain_product(p) for p in catalog.products(session, row.id)}
         for rule in (parsed.agreement_rule, parsed.addition_rule):
             if rule is not None and configs.rule(session, row.id, rule) is None:
@@ -167,7 +173,14 @@ def delete_configuration(ctx: Context, tenant: str, key: str, *, actor: Actor) -
         before = {"key": key, "enabled": existing.enabled, "options": dict(existing.options)}
         configs.delete_by_key(session, row.id, key)
         audit(session, ctx, row.id, actor, "configuration.delete", {"key": key}, before=before)
-    return Deleted(what="configuration", key=key, detail="its lines are cancelled on the next push")
+    return Deleted(
+        what="configuration",
+        key=key,
+        detail=(
+            "its additions stay meterbridge's: the next push hands each to the configuration that bills its product "
+            "now, or retires it so it bills no month from the period pushed on (the preview says which)"
+        ),
+    )
 
 
 def list_configurations(ctx: Context, tenant: str, customer: str | None = None) -> list[ConfigurationView]:

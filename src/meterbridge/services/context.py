@@ -18,6 +18,7 @@ from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.settings import ConnectionSettings
 from meterbridge.hooks import HookSender
 from meterbridge.mail import Mailer
+from meterbridge.outbound import GuardedAsyncTransport, OutboundGuard
 from meterbridge.store.database import Database
 from meterbridge.store.secrets import SecretBox
 
@@ -47,11 +48,21 @@ class Context:
     public_url: str = "http://127.0.0.1:8080"  # where links in emails and webhooks point
     #: customers a preview or push plans at a time: its memory holds one chunk, not the tenant
     plan_chunk: int = 2000
+    #: what every request out (ConnectWise, sources, webhooks) is checked by as it connects
+    outbound: OutboundGuard = field(default_factory=OutboundGuard)
+
+    def __post_init__(self) -> None:
+        if self.hooks.wrap is None:  # webhooks go through the guard too
+            self.hooks.wrap = self.guarded
+
+    def guarded(self, transport: httpx2.AsyncBaseTransport) -> httpx2.AsyncBaseTransport:
+        return GuardedAsyncTransport(transport, self.outbound)
 
     def client(self, settings: ConnectionSettings) -> ConnectWiseClient:
         return ConnectWiseClient(
             settings,
             transport=self.transport,
+            wrap=None if self.transport is not None else self.guarded,  # a test's in-process transport connects nowhere
             verify=self.verify,
             clock=self.monotonic,
             sleep=self.sleep,

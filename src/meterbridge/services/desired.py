@@ -62,6 +62,7 @@ class ConfiguredLine:
     addition_rule: tuple[str, str] | None
     agreement_pin: int | None
     addition_pin: int | None
+    beside: frozenset[int] = frozenset()  # additions nobody owns it bills beside, acknowledged
 
 
 @dataclass(frozen=True)
@@ -325,6 +326,7 @@ def _configured(
         rules.get(options["addition_rule"]) if options.get("addition_rule") else None,
         pins.get((config_row.id, "agreement")),
         pins.get((config_row.id, "addition")),
+        frozenset(int(i) for i in options.get("beside") or ()),
     )
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from meterbridge.redaction import scrub
+
 
 class ErrorKind(StrEnum):
     INVALID_INPUT = "invalid_input"
@@ -49,11 +51,13 @@ class ServiceError(Exception):
         params: dict[str, str] | None = None,
         position: int | None = None,
     ) -> None:
-        self.message = message or (self.__doc__ or "").strip()
+        # the boundary every shown error passes (API bodies, CLI, console, a run's stored error):
+        # a secret this process knows, echoed by whatever wrote the text, is masked here
+        self.message = scrub(message or (self.__doc__ or "").strip())
         self.field = field
         self.row = row
         self.position = position  # in a rule's text: where the parser stopped
-        self.hint = hint
+        self.hint = scrub(hint) if hint else hint
         self.action = action
         self.params = dict(params or {})
         super().__init__(self.message)

@@ -6,8 +6,6 @@ do). Pulls (services/pulls.py) record their imports the same way.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
+from meterbridge.services.csvsafe import csv_line
 from meterbridge.services.errors import InvalidInput, NotFound
 from meterbridge.services.ingest import Mode, Outcome, Rejected, check_source, ingest
 from meterbridge.services.scope import tenant_row
@@ -56,14 +55,16 @@ def import_file(
     ``format``: csv or jsonl; left out, the file's name says (.jsonl, .ndjson: JSON lines)."""
     format = check_format(format or format_of(name or ""))
     reader = READERS[format]
-    encoding = _encoding(encoding)
+    encoding = check_encoding_name(encoding)
     return run_import(
         ctx, tenant, lambda: reader(stream, encoding=encoding, progress=progress), actor=actor, source=source,
         name=name, mode=mode, origin=origin, label="line" if format == "jsonl" else "row",
     )  # fmt: skip
 
 
-def _encoding(text: str) -> str:
+def check_encoding_name(text: str) -> str:
+    """A file encoding's Python name, or InvalidInput (field encoding): only text encodings
+    (utf-8, utf-16, latin-1, cp1252, ...), not codecs such as rot13, hex, base64 or zlib."""
     try:
         return check_encoding(text)
     except SourceError as error:
@@ -126,7 +127,11 @@ def _finish(
         assert done is not None
         record = done
         record.status, record.message, record.finished_at = status, message, ctx.clock()
-        record.counts = {**outcome.counts(), **({"pages": pages()} if pages is not None else {})}
+        record.counts = {
+            **outcome.counts(),
+            "new_customers": len(outcome.new_customers),  # all of them; the details name the first 1,000
+            **({"pages": pages()} if pages is not None else {}),
+        }
         record.details = {
             "new_customers": outcome.new_customers[:1000],
             "renamed": [r.model_dump() for r in outcome.renamed[:1000]],
@@ -151,6 +156,7 @@ def _view(record: UsageImportRow, errors: list[RowError]) -> ImportView:
         unchanged=counts.get("unchanged", 0), repeated=counts.get("repeated", 0),
         rejected=counts.get("rejected", 0), pages=counts.get("pages"),
         new_customers=details.get("new_customers", []),
+        new_customer_count=counts.get("new_customers", len(details.get("new_customers", []))),
         renamed=[RenameView.model_validate(r) for r in details.get("renamed", [])],
         removed=details.get("removed", []), unknown_customers=details.get("unknown", []),
         late=[LateView.model_validate(late) for late in details.get("late", [])], errors=errors,
@@ -209,16 +215,12 @@ def _import(session: Session, tenant_id: int, import_id: int) -> UsageImportRow:
 
 
 def error_report(ctx: Context, tenant: str, import_id: int) -> Iterator[str]:
-    """The rows an import refused as CSV text (row, column, value, message), a line at a time."""
+    """The rows an import refused as CSV text (row, column, value, message), a line at a time.
+    Formula-safe (services/csvsafe.py): a value a spreadsheet would run as a formula (``=...``,
+    ``@...``, ``-2+3``) is written with a ``'`` in front; plain numbers such as ``-1`` as they are."""
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         _import(session, row.id, import_id)
-        lines = [_csv_line(("row", "column", "value", "message"))]
-        lines += [_csv_line((e.row, e.column, e.value, e.message)) for e in repo.errors_of(session, import_id)]
+        lines = [csv_line(("row", "column", "value", "message"))]
+        lines += [csv_line((e.row, e.column, e.value, e.message)) for e in repo.errors_of(session, import_id)]
     yield from lines
-
-
-def _csv_line(values: Iterable[object]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(["" if v is None else v for v in values])
-    return out.getvalue()

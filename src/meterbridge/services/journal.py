@@ -11,6 +11,7 @@ else's edit (drift).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +27,8 @@ from meterbridge.services.lease import Held
 from meterbridge.services.planning import read_additions
 from meterbridge.store.models import JournalEntry
 from meterbridge.store.repos import journal, runs
+
+log = logging.getLogger("meterbridge.journal")
 
 
 def add_intent(
@@ -178,6 +181,25 @@ async def resume(ctx: Context, cw: ConnectWiseClient, held: Held, skew_seconds: 
         owned = journal.owned_addition_ids(session, held.tenant_id)
     if not pending:
         return outcome
+    if held.from_live_holder:  # its holder may be alive (paused): what it had under way lands or fails first
+        grace = cw.settings.timeout_seconds + 1.0
+        log.warning(
+            "tenant %s: the lease was taken over from a holder that may still be running; its %d unfinished "
+            "write(s) are checked in %.0f s, when any it had under way has landed or failed",
+            held.tenant_id,
+            len(pending),
+            grace,
+        )
+        await ctx.sleep(grace)
+    paused = held.previous_still_here()
+    if paused is not None:  # it may still send what it began: its companies wait for the next push
+        for entry in pending:
+            outcome.unverifiable[LineKey.parse(entry.line_key).customer] = (
+                f"an unfinished write (journal {entry.id}) of the push that held the lease before ({paused} on "
+                "this machine, paused or stalled) may still land; this company is left for the next push, which "
+                "checks it"
+            )
+        return outcome
     additions, failed = await read_additions(cw, {int(entry.intent["agreementId"]) for entry in pending})
     for entry in pending:
         agreement_id = int(entry.intent["agreementId"])
@@ -230,13 +252,18 @@ async def resume(ctx: Context, cw: ConnectWiseClient, held: Held, skew_seconds: 
 def _landed_create(
     entry: JournalEntry, additions: list[Addition], owned: set[int], skew_seconds: float
 ) -> Addition | None:
+    """The addition a create whose answer was lost made, if it landed: one nobody owns, entered since
+    the intent, of its product and effective date, and with the money it was sent with (quantity,
+    unit price, bill mode): an addition made by hand the same day is not taken for it."""
     intent = entry.intent
     since = entry.intended_at - timedelta(seconds=skew_seconds)
     effective = date.fromisoformat(str(intent["effectiveDate"])[:10])
+    sent = {name: intent[name] for name in ("quantity", "unitPrice", "billCustomer") if intent.get(name) is not None}
     candidates = [
         a
         for a in additions
         if a.id not in owned
+        and matches(a, sent)
         and a.product is not None
         and (a.product.identifier or "").casefold() == str(intent["product"]).casefold()
         and a.effective_date is not None

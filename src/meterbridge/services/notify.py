@@ -172,9 +172,9 @@ async def _attempt(ctx: Context, notification_id: int, attempt: int) -> str:
             row.status, row.sent_at, row.last_error, row.next_attempt_at = "sent", now, None, None
             return "sent"
         row.last_error = error
-        if error == NO_MAILER:  # not an attempt: nothing was tried
-            row.attempts = attempt - 1
-            row.next_attempt_at = now + timedelta(minutes=10)
+        if error == NO_MAILER:  # not an attempt: nothing was tried, and it stays due: the first
+            row.attempts = attempt - 1  # process with a mail server (or `notifications send`) sends it
+            row.next_attempt_at = now
             return "retrying"
         if attempt >= MAX_ATTEMPTS or error == "the webhook was removed or disabled":
             row.status, row.next_attempt_at = "failed", None
@@ -214,7 +214,7 @@ def add_webhook(
 ) -> WebhookCreated:
     """A webhook; its signing secret (given, or made here) is shown in the answer this once."""
     check_name(name, "name")
-    url = check_url(url)
+    url = check_url(url, guard=ctx.outbound)
     if secret is not None and not 16 <= len(secret) <= 200:
         raise InvalidInput("secret: a signing secret has 16 to 200 characters (or leave it out for one made here)",
                            field="secret")  # fmt: skip

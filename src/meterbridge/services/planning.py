@@ -24,7 +24,7 @@ another customer owns is never adopted), the additions adopted so far, the catal
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -37,6 +37,7 @@ from meterbridge.domain.billing import LineKey
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import ActualAddition, AgreementView, ChangeKind, Plan, Target, plan
 from meterbridge.domain.rules import ADDITION_FIELDS, AGREEMENT_FIELDS, Resolution, Rule, RuleError, resolve
+from meterbridge.domain.units import Unit
 from meterbridge.services.configuration_options import DEFAULT_AGREEMENT_RULE
 from meterbridge.services.desired import ConfiguredLine, Identity, Inputs, TenantRows, load_inputs, read_tenant_rows
 from meterbridge.services.phases import Phases
@@ -80,7 +81,9 @@ class Across:
     tenant: TenantRows | None = None  # read with the first chunk, or before it
     catalog: dict[str, CatalogItem] = field(default_factory=dict)  # identifier (casefolded) -> item
     catalog_asked: set[str] = field(default_factory=set)  # identifiers read already (found or not)
-    adopted: set[int] = field(default_factory=set)  # additions an earlier chunk's lines adopt
+    #: additions an earlier chunk's lines adopt or take over: addition id -> line key (owned, for
+    #: this run, by a line of another chunk: neither adopted again nor anyone's to bill beside)
+    adopted: dict[int, str] = field(default_factory=dict)
     _owned: dict[str, list[Identity]] | None = field(default=None, repr=False)
 
     def owned_by_customer(self) -> dict[str, list[Identity]]:
@@ -329,26 +332,30 @@ async def build_plan(
     planning = phases.clock()
     built = Built(inputs, None, in_scope, by_id, additions, outcomes=outcomes, catalog=catalog, phases=phases)  # type: ignore[arg-type]
     owned_keys = {identity.line_key for customer in inputs.customers for identity in owned.get(customer, ())}
+    products_of: dict[int, set[str]] = defaultdict(set)  # configuration -> the ConnectWise products it bills
+    for configured in inputs.lines:
+        products_of[configured.configuration_id].add(configured.line.cw_product)
     targets = []
     # in line-key order: where two lines could adopt one addition, the first in the plan's order
     # does, whether the two are planned in one chunk or apart
     for configured in sorted(inputs.lines, key=lambda c: str(c.line.key)):
         line = configured.line
         key = str(line.key)
+        label, unit = line_label(configured, inputs, several=len(products_of[configured.configuration_id]) > 1)
         picked = chosen[key]
         if isinstance(picked, str):
-            targets.append(Target(line, None, picked))
+            targets.append(Target(line, None, picked, label=label, unit=unit))
             continue
         agreement = picked
         if agreement.id in failed:
             reason = f"could not read the additions of agreement {agreement.id}: {failed[agreement.id]}"
             built.read_failures.setdefault(line.customer, []).append(reason)
-            targets.append(Target(line, None, reason))
+            targets.append(Target(line, None, reason, label=label, unit=unit))
             continue
         if key not in owned_keys and (configured.addition_rule or configured.addition_pin):
             blocked = _adopt(configured, additions.get(agreement.id, []), inputs, built, rules, across.adopted)
             if blocked:
-                targets.append(Target(line, None, blocked))
+                targets.append(Target(line, None, blocked, label=label, unit=unit))
                 continue
         targets.append(
             Target(
@@ -356,6 +363,9 @@ async def build_plan(
                 agreement.view,
                 default_description=_catalog_text(catalog, line.cw_product),
                 waiting=_waiting(inputs, configured, period) if provisional else None,
+                beside=configured.beside,
+                label=label,
+                unit=unit,
             )
         )
 
@@ -364,7 +374,7 @@ async def build_plan(
     built.plan = plan(
         period,
         targets,
-        _actual(built, inputs.identities),
+        _actual(built, inputs.identities, across.adopted),
         bill_start_policy=settings.bill_start_policy,
         invoiced_policy=settings.invoiced_policy,
         drift_policy=settings.drift_policy,
@@ -372,11 +382,37 @@ async def build_plan(
         catalog_problems=built.catalog_problems,
         held_customers={c: "; ".join(errors) for c, errors in inputs.configuration_errors.items() if c in in_scope},
         provisional=provisional,
+        agreements={agreement_id: read.view for agreement_id, read in by_id.items()},
+        catalog_prices={key: item.price for key, item in catalog.items() if item.price is not None},
     )
+    built.adoptions.update(built.plan.handovers)  # the lines that took them over own them once pushed
     built.actions = _actions(built, period)
-    across.adopted |= built.adoptions.keys()
+    across.adopted.update(built.adoptions)
     phases.add("plan", phases.clock() - planning)
     return built
+
+
+def line_label(configured: ConfiguredLine, inputs: Inputs, *, several: bool) -> tuple[str, str]:
+    """What a person calls a line (its products' names, with its ConnectWise product when its
+    configuration bills several) and the unit of its quantity ("GB"; "blocks" when it is billed in
+    blocks; none for a count, or for a total sent as quantity 1)."""
+    line = configured.line
+    known = [
+        inputs.products[key]
+        for key in inputs.configuration_products.get(configured.configuration_id, ())
+        if key in inputs.products
+    ]
+    label = " + ".join(product.name for product in known) or line.configuration
+    if several:
+        label = f"{label} ({line.cw_product})"
+    steps = line.explanation.steps
+    units = {product.unit for product in known}
+    if any(step.name == "blocks" for step in steps):
+        return label, "blocks"
+    if any(step.name == "data mode" and step.detail.startswith("total") for step in steps) or len(units) != 1:
+        return label, ""
+    unit = units.pop()
+    return label, "" if unit is Unit.COUNT else unit.value
 
 
 def _catalog_text(catalog: dict[str, CatalogItem], cw_product: str) -> str | None:
@@ -414,12 +450,15 @@ def _actions(built: Built, period: Period) -> dict[str, tuple[str, dict[str, str
     return actions
 
 
-def _actual(built: Built, identities: dict[int, Identity]) -> list[ActualAddition]:
+def _actual(built: Built, identities: dict[int, Identity], elsewhere: Mapping[int, str]) -> list[ActualAddition]:
+    """The additions read, as the plan sees them; ``elsewhere``: those an earlier chunk's lines
+    adopted (owned, as in a plan of the whole)."""
     actual = []
     for agreement_id, agreement_additions in built.additions.items():
         for addition in agreement_additions:
             identity = identities.get(addition.id or 0)
-            owned = identity.line_key if identity else built.adoptions.get(addition.id or 0)
+            adopted = built.adoptions.get(addition.id or 0) or elsewhere.get(addition.id or 0)
+            owned = identity.line_key if identity else adopted
             actual.append(
                 actual_addition(
                     addition,
@@ -466,7 +505,7 @@ def _adopt(
     inputs: Inputs,
     built: Built,
     rules: _Rules,
-    adopted: set[int],
+    adopted: Mapping[int, str],
 ) -> str | None:
     """Adopt the existing addition the addition rule or pin picks for this line; a reason when it cannot."""
     line = configured.line

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from meterbridge.domain.periods import Period
 from meterbridge.domain.schedules import PULL_EVERY, next_pull, pull_slot
+from meterbridge.outbound import GuardedTransport, header_refusal
 from meterbridge.services.actors import Actor
 from meterbridge.services.audit import audit
 from meterbridge.services.context import Context
@@ -64,7 +65,7 @@ def save_source(
 ) -> SourceView:
     """Add or change a pull source; every option is checked (a wrong one names itself)."""
     check_source(name)
-    url = check_url(url)
+    url = check_url(url, guard=ctx.outbound)
     if every not in PULL_EVERY:
         raise InvalidInput(f"every: {every!r} is not hourly, daily or manual", field="every")
     top = 59 if every == "hourly" else 1439
@@ -78,6 +79,8 @@ def save_source(
         raise InvalidInput(
             f"auth_header: {auth_header!r} is not a header name, e.g. Authorization", field="auth_header"
         )
+    if auth_header and (refused := header_refusal(auth_header)) is not None:
+        raise InvalidInput(f"auth_header: {refused}", field="auth_header")
     now = ctx.clock()
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
@@ -209,7 +212,8 @@ def pull(
     def counted(page: Page) -> None:
         pages.append(page.number)
 
-    with httpx2.Client(verify=ctx.verify, follow_redirects=False) as client:
+    transport = GuardedTransport(httpx2.HTTPTransport(verify=ctx.verify), ctx.outbound)  # checked as it connects
+    with httpx2.Client(transport=transport, follow_redirects=False) as client:
         view = run_import(
             ctx, tenant, lambda: records(spec, fetch_pages(spec, client, sleep=sleep), on_page=counted), actor=actor,
             source=name, name=spec.url, mode=Mode.VALID, origin="pull", label="record", complete=complete,

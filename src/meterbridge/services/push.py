@@ -25,6 +25,7 @@ from pydantic import PrivateAttr
 
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.errors import ConnectWiseError
+from meterbridge.domain.billing import LineKey
 from meterbridge.domain.explanation import Explanation
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import Change, ChangeKind
@@ -46,7 +47,7 @@ from meterbridge.services.lease import Held, holding
 from meterbridge.services.live import LiveRun
 from meterbridge.services.phases import Phases
 from meterbridge.services.planning import Built, plan_in_chunks
-from meterbridge.services.results import Applied, Tally
+from meterbridge.services.results import Applied, Tally, Written
 from meterbridge.services.runs import (
     approved_writes,
     error_summary,
@@ -60,6 +61,7 @@ from meterbridge.services.scope import TenantScope, open_tenant, parse_period
 from meterbridge.services.spill import Spill
 from meterbridge.services.views import ChangeView, CompanyStatus, ResumedView, RunKind, RunOutcome, RunStatus
 from meterbridge.services.writes import apply_writes
+from meterbridge.store.repos import runs as runs_repo
 
 Progress = Callable[[int, int], None]  # (done, total) writes
 _CHECKSUM = re.compile(r"[0-9a-f]{64}")
@@ -98,11 +100,15 @@ class Planned:
     tally: Tally
     safety: Safety
     phases: Phases
-    writes: Spill[tuple[int, Change]]  # (position, change) in the plan's order, a list a chunk
+    #: (position, change) in the plan's order, a list a chunk: the writes of the companies within
+    #: their thresholds, and those of the companies held for approval (``Safety.held``)
+    writes: Spill[tuple[int, Change]]
+    held_writes: Spill[tuple[int, Change]]
     #: addition id -> (line key, agreement id, when ConnectWise last wrote it): what adopting it records
     adoptions: dict[int, tuple[str, int, datetime | None]]
     settled: list[int]  # additions already right for the period (noops): they hold it now too
     period: Period
+    only: frozenset[str] | None = None  # the customers planned (``--customer``), None: all
 
     @property
     def checksum(self) -> str:
@@ -123,34 +129,42 @@ async def plan_and_store(
     """Plan a chunk of companies, store its items (on a thread: the event loop keeps serving),
     sum it up, let it go, and on to the next. ``keep_writes``: a push keeps the writes (without
     their explanations, which the stored items hold)."""
-    tally, phases = Tally(), Phases(ctx.monotonic)
+    tally, phases = Tally(scope.settings.thresholds()), Phases(ctx.monotonic)
     writes: Spill[tuple[int, Change]] = Spill()
+    held_writes: Spill[tuple[int, Change]] = Spill()
     adoptions: dict[int, tuple[str, int, datetime | None]] = {}
     settled: list[int] = []
     try:
         async for built in plan_in_chunks(scope, period, cw, only=only, provisional=provisional):
             phases = built.phases
             await asyncio.to_thread(_store, ctx, run_id, built, tally.changes)
+            start = tally.changes
+            customers = built.inputs.customers
+            held = tally.add(
+                built.plan,
+                built.problems(),
+                names={customer: info.name for customer, info in customers.items()},
+                push_off=sorted(c for c, info in customers.items() if not info.push_enabled),
+            )
             if keep_writes:
                 bare = Explanation()
-                writes.put(
-                    [
-                        (position, replace(change, explanation=bare))
-                        for position, change in enumerate(built.plan.changes, tally.changes)
-                        if change.is_write
-                    ]
-                )
+                kept = [
+                    (position, replace(change, explanation=bare))
+                    for position, change in enumerate(built.plan.changes, start)
+                    if change.is_write
+                ]
+                writes.put([write for write in kept if write[1].customer not in held])
+                held_writes.put([write for write in kept if write[1].customer in held])
                 for addition_id, line_key in built.adoptions.items():
                     agreement_id, addition = built.addition(addition_id)
                     written = addition.info.last_updated if addition.info else None
                     adoptions[addition_id] = (line_key, agreement_id, written)
                 settled.extend(_settled_additions(built))
-            tally.add(built.plan, built.problems())
     except BaseException:
         writes.close()
+        held_writes.close()
         raise
-    safety = tally.verdict(scope.settings.thresholds())
-    return Planned(tally, safety, phases, writes, adoptions, settled, period)
+    return Planned(tally, tally.verdict(), phases, writes, held_writes, adoptions, settled, period, only)
 
 
 def _outcome(
@@ -161,9 +175,10 @@ def _outcome(
     ctx: Context,
     cw: ConnectWiseClient,
     applied: Applied | None = None,
+    written: Written | None = None,
     **extra: Any,
 ) -> Outcome:
-    companies, counts, run_totals = planned.tally.outcome(applied)
+    companies, counts, run_totals = planned.tally.outcome(applied, written)
     outcome = Outcome.model_validate(
         {
             "run": run_id,
@@ -178,6 +193,9 @@ def _outcome(
             "counts": counts,
             "totals": run_totals,
             "companies": companies,
+            "held": planned.tally.held(approved=written is Written.ALL),
+            "push_off": planned.tally.off(),
+            "customers": sorted(planned.only) if planned.only is not None else None,
             **extra,
         }
     )
@@ -189,7 +207,7 @@ def _outcome(
 def _store(ctx: Context, run_id: int, built: Built, start: int) -> None:
     """A chunk's plan items."""
     with built.phases.timing("store"), ctx.db.session() as session:
-        store_plan(session, run_id, built.plan, built.actions, start)
+        store_plan(session, run_id, built.plan, built.actions, start, built.addition)
 
 
 async def preview(
@@ -235,13 +253,22 @@ async def push(
     only: frozenset[str] | None = None,
     progress: Progress | None = None,
     live: LiveRun | None = None,
+    approve_held: bool = False,
 ) -> Outcome:
     """``live``: follow the push while it runs (its run id as soon as it has one, writes done,
-    lines landed and failed); ``progress``: called with (done, total) writes."""
+    lines landed and failed); ``progress``: called with (done, total) writes. ``approve_held``: the
+    companies the safety thresholds hold are written too, approved by ``checksum`` (with ``only``
+    naming one of them: that one alone)."""
     if checksum is not None and force:
         raise InvalidInput(
             "force: push either the reviewed plan (its checksum) or what is planned now (force), not both",
             field="force",
+        )
+    if approve_held and checksum is None:
+        raise InvalidInput(
+            "approve_held: held companies are approved by the checksum of the plan that holds them (or of one "
+            "company's, with its customer named), not by a forced push",
+            field="approve_held",
         )
     if checksum is not None and not _CHECKSUM.fullmatch(checksum):
         raise InvalidInput(
@@ -262,20 +289,29 @@ async def push(
     connection = scope.connection()
     async with holding(ctx, scope.id, seconds=scope.settings.lease_seconds, wait_seconds=wait_seconds) as held:
         scope = open_tenant(ctx, tenant)  # settings changed while the lease was waited for count
-        approval = {"checksum": checksum} if checksum else {"forced": True}
+        approval: dict[str, Any] = {"checksum": checksum} if checksum else {"forced": True}
+        if approve_held:
+            approval["approve_held"] = True
         scoped = {"customers": sorted(only)} if only else {}
         run_id = start_run(ctx, scope.id, str(period), RunKind.PUSH, actor=actor, detail={**approval, **scoped})
         if live is not None:
             live.start(run_id)
         async with ctx.client(connection) as cw:
-            run = PushRun(scope, period, provisional, cw, held, run_id, checksum, only, progress, live or LiveRun())
+            cw.before_write = held.before_send(ctx)  # no write leaves unless the lease is ours at that moment
+            run = PushRun(
+                scope, period, provisional, cw, held, run_id, checksum, only, progress, live or LiveRun(), approve_held
+            )
             try:
                 return await run.go()
             except (ConnectWiseError, LeaseLost) as error:
-                stopped = error if isinstance(error, LeaseLost) else ConnectWiseFailed(f"the push stopped: {error}")
+                stopped = (
+                    _lost(error, run.live)
+                    if isinstance(error, LeaseLost)
+                    else ConnectWiseFailed(f"the push stopped: {error}")
+                )
                 finish_run(ctx, run_id, status=RunStatus.FAILED, summary=error_summary(stopped), stats=cw.stats)
-                if isinstance(error, LeaseLost):
-                    raise
+                if isinstance(stopped, LeaseLost):
+                    raise stopped from None
                 raise stopped from None
             except BaseException as error:
                 if not isinstance(error, ServiceError):
@@ -283,6 +319,16 @@ async def push(
                 raise
             finally:  # the emails and webhooks about it are sent apart from it
                 notify.queue_run_quietly(ctx, scope.id, run_id)
+
+
+def _lost(error: LeaseLost, live: LiveRun) -> LeaseLost:
+    """What a push that lost its lease did: the writes that landed before, and that none left after."""
+    landed = sum(len(keys) for keys in live.applied.landed.values())
+    return LeaseLost(
+        f"{error}: {landed} write(s) of this push had landed before; none was sent after the lease was lost "
+        "(the push that took over checks any write that was under way before it writes anything)",
+        hint="see the push that holds the lease now, or preview again",
+    )
 
 
 @dataclass
@@ -299,6 +345,7 @@ class PushRun:
     only: frozenset[str] | None
     progress: Progress | None
     live: LiveRun
+    approve_held: bool = False
 
     @property
     def ctx(self) -> Context:
@@ -318,9 +365,19 @@ class PushRun:
             keep_writes=True,
         )
         try:
+            self._note_plan(planned)
             return await self._apply(planned, resumed, interrupted)
         finally:
             planned.writes.close()  # the writes put aside
+            planned.held_writes.close()
+
+    def _note_plan(self, planned: Planned) -> None:
+        """The run's checksum and verdict, recorded before any write: if the push dies part way,
+        the next push with the same approval finds this plan's writes (``approved_writes``)."""
+        with self.ctx.db.session() as session:
+            runs_repo.finish(
+                session, self.run_id, {"checksum": planned.checksum, "verdict": planned.safety.verdict.value}
+            )
 
     async def _apply(self, planned: Planned, resumed: Resumed, interrupted: list[int]) -> Outcome:
         """Check the approval and the verdict, then write."""
@@ -348,27 +405,48 @@ class PushRun:
                 outcome = _outcome(self.run_id, RunKind.PUSH, RunStatus.REFUSED, planned, self.ctx, self.cw, **extra)
                 self._finish(RunStatus.REFUSED, planned, outcome, error=refused)
                 raise refused
-        if planned.safety.verdict is Verdict.HOLD and approval is None:
-            held = _outcome(self.run_id, RunKind.PUSH, RunStatus.HELD, planned, self.ctx, self.cw, **extra)
+        written = self._written(planned, approval)
+        if written is Written.NOTHING:
+            held = _outcome(
+                self.run_id,
+                RunKind.PUSH,
+                RunStatus.HELD,
+                planned,
+                self.ctx,
+                self.cw,
+                written=written,
+                approval=approval,
+                **extra,
+            )
             return self._finish(RunStatus.HELD, planned, held)
-        self._adopt(planned)
+        held_back = set() if written is Written.ALL else set(planned.safety.held)
+        self._adopt(planned, held_back)
         with planned.phases.timing("write"):
-            writes = planned.writes
+            parts = [planned.writes, planned.held_writes] if written is Written.ALL else [planned.writes]
             applied = await apply_writes(
                 self.ctx,
                 self.cw,
                 self.held,
                 self.run_id,
                 self.period,
-                writes,
-                writes.count,
+                (part for spill in parts for part in spill),
+                sum(spill.count for spill in parts),
                 resumed,
                 self._progress,
                 self.live,
             )
         record_periods(self.ctx, self.held, planned.settled, str(self.period))
         outcome = _outcome(
-            self.run_id, RunKind.PUSH, RunStatus.DONE, planned, self.ctx, self.cw, applied, approval=approval, **extra
+            self.run_id,
+            RunKind.PUSH,
+            RunStatus.DONE,
+            planned,
+            self.ctx,
+            self.cw,
+            applied,
+            written,
+            approval=approval,
+            **extra,
         )
         if any(c.status is not CompanyStatus.OK for c in outcome.companies.values()):
             outcome.status = RunStatus.PARTIAL
@@ -395,23 +473,41 @@ class PushRun:
         )
         return outcome
 
+    def _written(self, planned: Planned, approval: str | None) -> Written:
+        """What this push sends: nothing while a run-wide threshold holds the plan and nobody
+        approved it, or while every write is a held company's and none is approved; every write
+        when the held companies are approved (``approve_held`` with the checksum); else the
+        writes of the companies within their thresholds."""
+        if approval is not None and self.approve_held:
+            return Written.ALL
+        if approval is None and planned.safety.verdict is Verdict.HOLD:
+            return Written.NOTHING
+        if planned.held_writes.count and not planned.writes.count:
+            return Written.NOTHING
+        return Written.WITHIN
+
     def _approval(self, planned: Planned) -> str | None:
         """How the approval covers the plan now, or None when it does not: the same plan, or what
-        is left of the approved plan (every write still to do is one of its writes)."""
+        is left of the approved plan (every write still to do is one of its writes, the held
+        companies' too)."""
         assert self.checksum is not None
         if self.checksum == planned.checksum:
             return "the approved plan"
         approved = approved_writes(self.ctx, self.held.tenant_id, str(self.period), self.checksum)
-        if approved and all(change.digest() in approved for part in planned.writes for _, change in part):
+        parts = [planned.writes, planned.held_writes]
+        if approved and all(change.digest() in approved for spill in parts for part in spill for _, change in part):
             return f"the rest of the approved plan {self.checksum[:12]} (the other writes had landed)"
         return None
 
-    def _adopt(self, planned: Planned) -> None:
-        """Additions picked by an addition rule or pin become the lines' own (after approval)."""
+    def _adopt(self, planned: Planned, held_back: set[str]) -> None:
+        """Additions picked by an addition rule or pin become the lines' own (after approval), but
+        for the lines of companies held back."""
         with self.ctx.db.session() as session:
             self.held.check(self.ctx, session)
             tenant_id = self.held.tenant_id
             for addition_id, (line_key, agreement_id, written) in sorted(planned.adoptions.items()):
+                if LineKey.customer_of(line_key) in held_back:
+                    continue
                 remember_id(session, self.ctx, tenant_id, line_key, agreement_id, addition_id, written, adopted=True)
 
 

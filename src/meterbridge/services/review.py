@@ -9,20 +9,21 @@ from decimal import Decimal
 from meterbridge.services.context import Context
 from meterbridge.services.errors import InvalidInput, NotFound
 from meterbridge.services.results import amount_after
-from meterbridge.services.runs import plan_item_view, run_view
+from meterbridge.services.runs import plan_item_view, run_view, settled_if_running
 from meterbridge.services.scope import tenant_row
-from meterbridge.services.views import CompanyResult, CompanyStatus
+from meterbridge.services.views import CompanyResult, CompanyStatus, RunKind
 from meterbridge.services.views.console import CompanyBill, PlanReview
 from meterbridge.store.models import PlanItem
 from meterbridge.store.repos import customers, runs
 
 #: What the review can be filtered to: a company status, or the companies with writes or drift.
-SHOWS = ("all", "writes", "blocked", "failed", "drift", "ok")
+SHOWS = ("all", "writes", "held", "blocked", "failed", "drift", "ok")
 
 
-def _after(item: PlanItem) -> Decimal:
+def _after(item: PlanItem, held_back: bool) -> Decimal:
+    """What the item's addition invoices after the run (``held_back``: a push held its company: nothing written)."""
     old = Decimal(str(item.payload.get("old_amount", "0")))
-    if item.status in ("failed", "skipped"):
+    if held_back or item.status in ("failed", "skipped"):
         return old
     return amount_after(item.kind, old, Decimal(str(item.payload.get("new_amount", "0"))))
 
@@ -39,10 +40,10 @@ def _shown(bill: CompanyBill, show: str, search: str) -> bool:
     if show == "writes":
         return bill.writes > 0
     if show == "failed":
-        return bill.status in (CompanyStatus.FAILED, CompanyStatus.PARTIAL)
+        return bill.status in (CompanyStatus.FAILED, CompanyStatus.PARTIAL, CompanyStatus.MISMATCH)
     if show == "drift":
         return bill.drift > 0
-    if show in ("blocked", "ok"):
+    if show in ("blocked", "ok", "held"):
         return bill.status.value == show
     return True
 
@@ -61,6 +62,7 @@ def review(
         raise InvalidInput(f"show: {show!r} is not one of {', '.join(SHOWS)}", field="show")
     if not 1 <= limit <= 500 or offset < 0:
         raise InvalidInput("limit: 1 to 500 companies a page, from an offset of 0 or more", field="limit")
+    settled_if_running(ctx, tenant, run_id)  # a run whose process is gone is reviewed as interrupted
     with ctx.db.session() as session:
         row = tenant_row(session, tenant)
         run = runs.get(session, row.id, run_id)
@@ -72,20 +74,22 @@ def review(
             grouped.setdefault(item.customer, []).append(item)
         head = run_view(run)
     results = {
-        customer: CompanyResult.model_validate(data)
-        for customer, data in (head.summary.get("companies") or {}).items()
+        customer: CompanyResult.model_validate(data) for customer, data in (head.summary.get("companies") or {}).items()
     }
     bills: list[tuple[CompanyBill, list[PlanItem]]] = []
     for customer in sorted({*grouped, *results}):
         items = grouped.get(customer, [])
         result = results.get(customer)
+        status = _status(result, items)
+        held_back = status is CompanyStatus.HELD and head.kind is RunKind.PUSH
         before = sum((Decimal(str(i.payload.get("old_amount", "0"))) for i in items), Decimal(0))
-        after = sum((_after(i) for i in items), Decimal(0))
+        after = sum((_after(i, held_back) for i in items), Decimal(0))
         bill = CompanyBill(
             customer=customer,
             name=names.get(customer, customer),
-            status=_status(result, items),
+            status=status,
             reasons=list(result.reasons) if result else [],
+            checksum=result.checksum if result else None,
             writes=sum(1 for i in items if i.kind in runs.WRITE_KINDS),
             drift=sum(1 for i in items if i.payload.get("drift")),
             billed_before=before,

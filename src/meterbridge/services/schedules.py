@@ -169,21 +169,29 @@ def _option(name: str, value: Any) -> Any:
     raise AssertionError(name)  # pragma: no cover
 
 
+SINCE_YEARS = (2000, 2999)  # the years meterbridge bills (as a period's, a sample's)
+
+
 def _since(value: Any, zone: ZoneInfo) -> datetime:
-    """From when occurrences count: a date (its midnight on the tenant's clock) or a time."""
+    """From when occurrences count: a date (its midnight on the tenant's clock) or a time, in the
+    years 2000 to 2999."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=zone)
-    text = str(value).strip()
-    try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=zone).astimezone(UTC)
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"since: {value!r} is not a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM, with an offset or in the "
-            "tenant's time zone)",
-            field="since",
-        ) from None
+        parsed = value
+    else:
+        text = str(value).strip()
+        try:
+            parsed = (
+                datetime.combine(date.fromisoformat(text), time(0)) if len(text) == 10 else datetime.fromisoformat(text)
+            )
+        except ValueError:
+            raise InvalidInput(
+                f"since: {value!r} is not a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM, with an offset or in the "
+                "tenant's time zone)",
+                field="since",
+            ) from None
+    earliest, latest = SINCE_YEARS
+    if not earliest <= parsed.year <= latest:  # checked before converting: year 1 or 9999 would overflow
+        raise InvalidInput(f"since: {value!s} is not in the years {earliest} to {latest}", field="since")
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
 
 

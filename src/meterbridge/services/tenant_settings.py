@@ -21,14 +21,29 @@ class TenantSettings(BaseModel):
 
     bill_start_policy: BillStartPolicy = BillStartPolicy.CLAMP
     invoiced_policy: InvoicedPolicy = Field(
-        default=InvoicedPolicy.MOVE,
-        description="a new addition dated in a period ConnectWise already invoiced: move it to the next invoice date, "
-        "or block it",
+        default=InvoicedPolicy.ADJUST,
+        description="a line of a period ConnectWise already invoiced: adjust (bill the month's amount or its "
+        "difference as a correction in the next open month), move (a new addition from the next invoice date only), "
+        "block, or allow (edit the invoiced month in place, not invoiced again)",
     )
     drift_policy: DriftPolicy = DriftPolicy.HOLD
     max_changed_fraction: Decimal | None = Field(default=Decimal("0.20"), ge=0, le=1)
     max_quantity_drop: Decimal | None = Field(default=Decimal("0.30"), ge=0, le=1)
     max_total_change: Decimal | None = Field(default=Decimal("0.25"), ge=0, le=100)
+    max_jump_factor: Decimal | None = Field(
+        default=Decimal(5),
+        ge=1,
+        le=1_000_000,
+        description="hold a company whose line's quantity moves by more than this factor (up or down) over the "
+        "latest month pushed for it",
+    )
+    max_jump_amount: Decimal | None = Field(
+        default=Decimal(500),
+        ge=0,
+        le=1_000_000_000,
+        description="hold a company whose line's amount moves by more than this much money over the latest month "
+        "pushed for it",
+    )
     lease_seconds: float = Field(
         default=60.0, ge=5, le=3600, description="how long a push's lease lasts without renewal"
     )
@@ -42,6 +57,20 @@ class TenantSettings(BaseModel):
         default=900, ge=1, le=1_000_000, description="ConnectWise calls a minute, at most"
     )
     max_concurrency: int = Field(default=8, ge=1, le=64, description="ConnectWise calls in flight, at most")
+    request_timeout_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=300,
+        description="how long a ConnectWise call may take; a push that takes a lease over waits this long (and "
+        "a second) before it checks the writes its holder had under way",
+    )
+    rate_limit_patience_seconds: float = Field(
+        default=600.0,
+        ge=10,
+        le=86400,
+        description="how long a push waits out ConnectWise's rate limit with no call answered: it slows down and "
+        "retries while any call is answered, and past this long a rate-limited call fails its company",
+    )
     agreement_type: str = Field(default="Backup Services", description="type of agreements the doctor creates")
     currency: str = Field(default="$", min_length=1, max_length=5, description="the symbol amounts are shown with")
     managers: list[str] = Field(
@@ -70,9 +99,20 @@ class TenantSettings(BaseModel):
         return list(dict.fromkeys(cleaned))
 
     def client_limits(self) -> dict[str, Any]:
-        return {"rate_limit_per_minute": self.rate_limit_per_minute, "max_concurrency": self.max_concurrency}
+        return {
+            "rate_limit_per_minute": self.rate_limit_per_minute,
+            "max_concurrency": self.max_concurrency,
+            "timeout_seconds": self.request_timeout_seconds,
+            "rate_limit_patience_seconds": self.rate_limit_patience_seconds,
+        }
 
     def thresholds(self) -> Thresholds:
         return Thresholds(
-            self.max_changed_fraction, self.max_quantity_drop, self.max_total_change, self.drift_policy, self.currency
+            max_changed_fraction=self.max_changed_fraction,
+            max_quantity_drop=self.max_quantity_drop,
+            max_total_change=self.max_total_change,
+            drift_policy=self.drift_policy,
+            currency=self.currency,
+            max_jump_factor=self.max_jump_factor,
+            max_jump_amount=self.max_jump_amount,
         )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from meterbridge.outbound import AddressRefused, OutboundGuard
 from meterbridge.services.errors import InvalidInput
 
 
@@ -40,18 +41,26 @@ def check_name(name: str, field: str = "name") -> str:
     return name
 
 
-def check_url(url: str, field: str = "url") -> str:
-    """An http(s) address meterbridge may call: a host, no credentials in it, not a link-local or
-    reserved address (a cloud's metadata service lives there)."""
+def check_url(url: str, field: str = "url", guard: OutboundGuard | None = None) -> str:
+    """An http(s) address meterbridge may call: a host, no credentials in it, and, when the host
+    resolves now, no address the outbound guard refuses (meterbridge/outbound.py: loopback,
+    private, link-local, metadata, CGNAT, in any of their written forms). A name that does not
+    resolve yet is accepted: every request is checked again when it connects."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(f"{field}: {url!r} is not an http:// or https:// address with a host", field=field)
     if parts.username or parts.password:
         raise InvalidInput(f"{field}: put no user or password in the address; the body is signed instead", field=field)
     try:
-        address = ipaddress.ip_address(parts.hostname)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return url.strip()
-    if address.is_link_local or address.is_unspecified or address.is_multicast or address.is_reserved:
-        raise InvalidInput(f"{field}: {address} is a link-local, unspecified or reserved address", field=field)
+        raise InvalidInput(f"{field}: {url!r} has no valid port", field=field) from None
+    try:
+        found = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return url.strip()  # checked when it connects
+    try:
+        (guard or OutboundGuard()).check(parts.hostname, [str(entry[4][0]) for entry in found])
+    except AddressRefused as refused:
+        raise InvalidInput(f"{field}: {refused}", field=field) from None
     return url.strip()

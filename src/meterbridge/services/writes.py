@@ -8,7 +8,9 @@ work runs on a thread of its own, one statement batch at a time, so the event lo
 serving the requests in flight (and a web server's other requests) while it commits. A write
 that fails fails its company with ConnectWise's reason and never stops the others. A POST whose
 answer was lost may have been applied: its intent stays open, and the next push verifies it
-before planning.
+before planning. A write's answer is the addition as ConnectWise now holds it: what it will
+invoice for the period (domain/invoice.py) must be the change's planned "after", or the company
+is reported as a mismatch, never as ok.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -26,8 +29,11 @@ from sqlalchemy.orm import Session
 from meterbridge.connectwise.client import ConnectWiseClient
 from meterbridge.connectwise.errors import ConnectWiseError, TemporaryError
 from meterbridge.connectwise.models import Addition
+from meterbridge.domain.billing import LineKey
+from meterbridge.domain.invoice import Dated, amount
 from meterbridge.domain.periods import Period
 from meterbridge.domain.plan import Change, ChangeKind
+from meterbridge.domain.plan.corrections import corrected_period
 from meterbridge.services.context import Context
 from meterbridge.services.journal import Resumed, add_intent, add_result
 from meterbridge.services.lease import Held
@@ -69,6 +75,35 @@ async def _write(cw: ConnectWiseClient, change: Change) -> Addition:
     assert change.addition_id is not None
     fields: dict[str, Any] = {f.field: f.new for f in change.fields}  # a cancel: its cancelledDate
     return await cw.update_addition(change.agreement_id, change.addition_id, fields)
+
+
+def mismatch(change: Change, addition: Addition, period: Period) -> tuple[str, Decimal] | None:
+    """Why the addition ConnectWise answered a write with does not invoice the change's planned
+    "after" for the period (a correction: for the month it bills), and what it does invoice; None
+    when it does, or when the period is invoiced already (nothing written changes that invoice)."""
+    if change.invoiced:
+        return None
+    marked = corrected_period(LineKey.split(change.key)[1])
+    if marked is not None:
+        period = Period.parse(marked[1])
+    held = Dated(
+        addition.quantity if addition.quantity is not None else Decimal(0),
+        addition.unit_price,
+        addition.bill_customer or "",
+        addition.effective_date.date() if addition.effective_date else None,
+        addition.cancelled_date.date() if addition.cancelled_date else None,
+    )
+    invoiced = amount(held, period, prorated=change.prorated)
+    if invoiced == change.new_amount:
+        return None
+    price = held.unit_price if held.unit_price is not None else "?"
+    reason = (
+        f"{change.cw_product}: ConnectWise holds addition {addition.id} at {held.quantity} x {price} "
+        f"({held.bill_customer}, {held.effective or '?'} to {held.cancelled or 'open'}), which invoices "
+        f"{invoiced} for {period}, not the {change.new_amount} planned: check the addition in ConnectWise "
+        "and preview again"
+    )
+    return reason, invoiced
 
 
 class _Journal:
@@ -185,13 +220,18 @@ class _Writer:
                 )
             return
         self.applied.land(customer, change.key)
+        result: dict[str, Any] = {"outcome": "done", "addition_id": addition.id}
+        differs = mismatch(change, addition, self.period)
+        if differs is not None:
+            self.applied.differ(customer, change.key, *differs, change=change)
+            result["invoiced"] = str(differs[1])  # what ConnectWise will invoice instead (the billing export)
         await self.journal.run(
             functools.partial(
                 add_result,
                 ctx=ctx,
                 held=held,
                 entry_id=entry,
-                result={"outcome": "done", "addition_id": addition.id},
+                result=result,
                 addition=addition,
                 line_key=change.key,
                 agreement_id=change.agreement_id,

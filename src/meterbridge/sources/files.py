@@ -31,14 +31,29 @@ def format_of(name: str) -> str:
     return "jsonl" if name.lower().endswith((".jsonl", ".ndjson", ".jsonl.txt")) else "csv"
 
 
+#: Codecs Python counts as text encodings that are not a file's encoding: each refuses or mangles text.
+NOT_FILE_ENCODINGS = frozenset({"undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape"})
+ENCODING_EXAMPLES = "utf-8, utf-16, latin-1 or cp1252"
+
+
 def check_encoding(encoding: str) -> str:
+    """The Python name of a file's text encoding. Refused (SourceError, column encoding): a name
+    Python does not know, and codecs that are not text encodings (rot13, hex, base64, zlib_codec,
+    bz2, uu, quopri: bytes to bytes or text to text), nor idna, punycode, the escape codecs and
+    undefined."""
     try:
-        return codecs.lookup(encoding).name
-    except LookupError:
+        info = codecs.lookup(encoding)
+    except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the name
         raise SourceError(
-            f"encoding: {encoding!r} is not an encoding Python knows; use e.g. utf-8, cp1252, latin-1 or utf-16",
+            f"encoding: {encoding!r} is not an encoding Python knows; use a text encoding such as {ENCODING_EXAMPLES}",
             column="encoding",
         ) from None
+    if not getattr(info, "_is_text_encoding", True) or info.name in NOT_FILE_ENCODINGS:
+        raise SourceError(
+            f"encoding: {encoding!r} is not a text encoding a file is saved in; use e.g. {ENCODING_EXAMPLES}",
+            column="encoding",
+        )
+    return info.name
 
 
 def _lines(stream: BinaryIO, encoding: str, progress: Progress | None) -> Iterator[str]:
@@ -61,10 +76,15 @@ def _lines(stream: BinaryIO, encoding: str, progress: Progress | None) -> Iterat
         done += len(raw)
         try:
             yield raw.decode(encoding)
-        except UnicodeDecodeError as error:
+        except UnicodeError as error:  # UnicodeDecodeError, or a codec's own UnicodeError
             shown = encoding.upper() if encoding.startswith("utf") else encoding
+            what = (
+                f"line {number}, byte {error.start + 1}: {raw[error.start : error.start + 1]!r} is not {shown}"
+                if isinstance(error, UnicodeDecodeError)
+                else f"line {number}: not {shown} text"
+            )
             raise SourceError(
-                f"line {number}, byte {error.start + 1}: {raw[error.start : error.start + 1]!r} is not {shown}; "
+                f"{what}; "
                 "save the file as UTF-8, or name its encoding (for a file from Excel on Windows: --encoding cp1252)",
                 row=number,
                 column="encoding",
@@ -83,7 +103,7 @@ def _wide_lines(raw: _Prefixed, progress: Progress | None, encoding: str = "utf-
             if progress is not None and number % PROGRESS_EVERY == 0:
                 progress(raw.tell())
             yield line
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise SourceError(
             f"line {number + 1}: the file is not valid {encoding}; save it as UTF-8 and import it again",
             row=number + 1,

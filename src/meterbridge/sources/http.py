@@ -10,6 +10,7 @@ constant). A 5xx, a 429, a timeout or a refused connection is retried with backo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx2
 
+from meterbridge.redaction import redact
 from meterbridge.sources.files import text_of
 from meterbridge.sources.records import FIELDS, Bad, Record, SourceError
 
@@ -132,6 +134,8 @@ def _get(
             # a next link carries its own query: no params, or they would replace it
             answer = client.get(url, params=dict(params) if params else None, headers=dict(spec.headers),
                                 timeout=spec.timeout)  # fmt: skip
+        except httpx2.InvalidURL as error:  # nothing was sent: the address is refused (the outbound guard)
+            raise PullError(f"page {number}: {error}") from None
         except httpx2.TimeoutException:
             problem = f"no answer within {spec.timeout:g} s"
             continue
@@ -139,7 +143,7 @@ def _get(
             problem = f"could not connect ({error.__class__.__name__}: {error})"
             continue
         if answer.status_code >= 500 or answer.status_code == 429:
-            problem = f"HTTP {answer.status_code} {_said(answer)}"
+            problem = f"HTTP {answer.status_code} {_said(answer, spec)}"
             retry_after = answer.headers.get("Retry-After", "")
             if retry_after.isdigit() and attempt < spec.retries:
                 sleep(max(0.0, min(60.0, float(retry_after)) - min(30.0, 0.5 * 2**attempt)))  # with the backoff
@@ -150,10 +154,10 @@ def _get(
                 if answer.status_code in (401, 403)
                 else "check the URL and its parameters"
             )
-            status = f"HTTP {answer.status_code} {_said(answer)}"
+            status = f"HTTP {answer.status_code} {_said(answer, spec)}"
             raise PullError(f"page {number}: {_shown(answer.request.url)} answered {status}; {hint}")
         try:
-            return answer.json(parse_float=Decimal)
+            return json.loads(answer.content, parse_float=Decimal)  # its bytes: JSON is UTF-8, whatever its charset
         except ValueError:
             raise PullError(f"page {number}: {_shown(answer.request.url)} did not answer JSON; check the URL") from None
     raise PullError(f"page {number}: {_shown(url)}: {problem}, {spec.retries + 1} attempts; the next pull tries again")
@@ -165,8 +169,11 @@ def _shown(url: object) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def _said(answer: httpx2.Response) -> str:
-    text = answer.text.strip().replace("\n", " ")
+def _said(answer: httpx2.Response, spec: PullSpec) -> str:
+    """What the source answered, for a message: short, and with nothing of what we sent it (a
+    source that echoes its request would put the auth header's value in the import's error)."""
+    body = answer.content.decode("utf-8", "replace")  # not its charset: a source may name any codec there
+    text = redact(body, spec.headers.values()).strip().replace("\n", " ")
     return f"({text[:200]})" if text else ""
 
 

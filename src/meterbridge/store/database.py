@@ -1,4 +1,5 @@
 """The database: an engine for a URL (a SQLite file by default, PostgreSQL by URL) and migrations.
+A new SQLite file is made with mode 0600 (only its owner reads it).
 
 Settings are passed in; nothing here reads the environment. ``Database.upgrade()`` brings the
 schema to the newest Alembic revision (the test command and ``meterbridge db upgrade`` use it).
@@ -6,6 +7,7 @@ schema to the newest Alembic revision (the test command and ``meterbridge db upg
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,12 +27,29 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+#: how long a SQLite connection waits for another process' write lock before it gives up
+BUSY_SECONDS = 10
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
     cursor.close()
+
+
+def _create_private(path: str | None) -> None:
+    """A SQLite file not there yet, made empty with mode 0600 before SQLite opens it (SQLite would
+    make it 0644 under the usual umask; its -wal and -shm files take the database file's mode)."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # a directory that is not there or not writable: SQLite says so when it opens it
 
 
 class Database:
@@ -40,6 +59,7 @@ class Database:
         self.url = url
         self.engine: Engine = create_engine(url, echo=echo, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
+            _create_private(self.engine.url.database)
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from meterbridge.store.types import ExactDecimal, UTCDateTime
+from meterbridge.store.types import ExactDecimal, MessageJSON, MessageString, MessageText, UTCDateTime
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -214,7 +214,7 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(20))
     checksum: Mapped[str | None] = mapped_column(String(64))
     verdict: Mapped[str | None] = mapped_column(String(10))
-    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    summary: Mapped[dict[str, Any]] = mapped_column(MessageJSON(), default=dict)
     calls: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
@@ -229,7 +229,7 @@ class PlanItem(Base):
     customer: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # fields, values, reason, warnings, explanation
     status: Mapped[str | None] = mapped_column(String(20))  # after a push: done, failed, skipped
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(MessageText())
 
 
 class LineIdentity(Base):
@@ -267,7 +267,7 @@ class JournalEntry(Base):
     intent: Mapped[dict[str, Any]] = mapped_column(JSON)
     fencing_token: Mapped[int] = mapped_column(BigInteger)
     intended_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(MessageJSON())
     addition_id: Mapped[int | None] = mapped_column(Integer)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -289,7 +289,7 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(100))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(MessageJSON(), default=dict)
 
 
 class User(Base):
@@ -341,6 +341,22 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class SignInAttempt(Base):
+    """A sign-in attempt not (yet) known to have worked, kept for the throttling window: every
+    server process counts the same rows (services/sign_ins.py). ``account`` is the username as
+    typed, case-folded (it need not exist); ``address`` the client's address key."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_account_at", "account", "at"),
+        Index("ix_sign_in_attempts_address_at", "address", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class IdempotencyRecord(Base):
     """A POST that writes to ConnectWise, by its Idempotency-Key: a retry gets the first answer."""
 
@@ -351,7 +367,7 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(200))
     fingerprint: Mapped[str] = mapped_column(String(64))  # method, path and body
     status: Mapped[int] = mapped_column(Integer)
-    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response: Mapped[dict[str, Any]] = mapped_column(MessageJSON())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -372,7 +388,7 @@ class ScheduleRow(Base):
     last_slot: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the occurrence last settled
     last_run_id: Mapped[int | None] = mapped_column(Integer)
     last_status: Mapped[str | None] = mapped_column(String(20))
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(MessageText())
     failures: Mapped[int] = mapped_column(Integer, default=0)  # of the occurrence due now
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     notified_checksum: Mapped[str | None] = mapped_column(String(64))  # refresh: the drift already told
@@ -407,12 +423,12 @@ class NotificationRow(Base):
     channel: Mapped[str] = mapped_column(String(10))  # email | webhook
     target: Mapped[str] = mapped_column(String(1000))  # the addresses, or the webhook's URL
     webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="SET NULL"))
-    subject: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)  # the email's text, or the webhook's JSON
+    subject: Mapped[str] = mapped_column(MessageText())
+    body: Mapped[str] = mapped_column(MessageText())  # the email's text, or the webhook's JSON
     status: Mapped[str] = mapped_column(String(10))  # pending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(MessageText())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -436,7 +452,7 @@ class UsageSourceRow(Base):
     last_slot: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_import_id: Mapped[int | None] = mapped_column(Integer)
     last_status: Mapped[str | None] = mapped_column(String(20))
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(MessageText())
     failures: Mapped[int] = mapped_column(Integer, default=0)
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -458,8 +474,8 @@ class UsageImportRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)  # rows, added, replaced, unchanged, rejected, pages, ...
-    details: Mapped[dict[str, Any]] = mapped_column(JSON)  # unknown customers, renames, removed, late periods
-    message: Mapped[str | None] = mapped_column(Text)  # why it failed or was rejected
+    details: Mapped[dict[str, Any]] = mapped_column(MessageJSON())  # unknown customers, renames, removed, late periods
+    message: Mapped[str | None] = mapped_column(MessageText())  # why it failed or was rejected
 
 
 class UsageImportError(Base):
@@ -470,5 +486,5 @@ class UsageImportError(Base):
     import_id: Mapped[int] = mapped_column(ForeignKey("usage_imports.id", ondelete="CASCADE"), index=True)
     row: Mapped[int | None] = mapped_column(Integer)
     column: Mapped[str | None] = mapped_column(String(100))
-    value: Mapped[str | None] = mapped_column(String(200))
-    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[str | None] = mapped_column(MessageString(200))
+    message: Mapped[str] = mapped_column(MessageText())

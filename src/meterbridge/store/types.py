@@ -2,7 +2,10 @@
 
 * ``ExactDecimal``: money and quantities as their canonical decimal text (SQLite's NUMERIC is a
   binary float; text is exact everywhere and sorts are never needed on it);
-* ``UTCDateTime``: aware datetimes, stored in UTC, read back aware (SQLite keeps no zone).
+* ``UTCDateTime``: aware datetimes, stored in UTC, read back aware (SQLite keeps no zone);
+* ``MessageText`` and ``MessageJSON``: errors and messages, scrubbed of every secret this process
+  has sealed or opened as they are stored (``meterbridge.redaction``): a vendor's or a library's
+  text that echoes a key never reaches the database, whichever service stored it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, String, TypeDecorator
+from sqlalchemy import JSON, DateTime, Dialect, String, Text, TypeDecorator
+
+from meterbridge.redaction import scrub, scrub_messages
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -62,3 +67,37 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class MessageText(TypeDecorator[str]):
+    """An error or message: stored scrubbed of every known secret."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else scrub(str(value))
+
+
+class MessageString(TypeDecorator[str]):
+    """A short value someone else wrote (a refused cell), stored scrubbed like a message and cut to
+    the column's length (a mask can be longer than what it hides)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        scrubbed = None if value is None else scrub(str(value))
+        length = getattr(self.impl_instance, "length", None)
+        return scrubbed[:length] if scrubbed is not None and length else scrubbed
+
+
+class MessageJSON(TypeDecorator[Any]):
+    """Data that carries messages (a run's summary, a write's result, a stored answer): the strings
+    under its message keys are stored scrubbed of every known secret; the rest as it is."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else scrub_messages(value)

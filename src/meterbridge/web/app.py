@@ -16,10 +16,9 @@ from meterbridge.settings import Settings
 from meterbridge.web import console, errors, metrics
 from meterbridge.web.api import router
 from meterbridge.web.background import Background
-from meterbridge.web.limits import BodyLimit, SignInLimiter, TextGuard
+from meterbridge.web.limits import BATCH, FORM, UPLOAD, BodyLimit, SignInLimiter, TextGuard
 
 API_VERSION = "1.0.0"
-UPLOAD = 256 * 1024 * 1024  # a usage file (the API's body, the console's form), streamed to a temporary file
 
 
 def create_app(
@@ -57,14 +56,14 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = measured
     app.state.background = background
-    app.state.sign_ins = SignInLimiter(ctx.clock)
+    app.state.sign_ins = SignInLimiter(ctx, proxies=settings.trusted_proxy_networks)  # MBRIDGE_TRUSTED_PROXIES
     app.state.secure_cookies = secure_cookies
     app.state.dispatcher = dispatcher
     errors.install(app, settings)
     metrics.install(app, measured, ctx.monotonic)
     app.include_router(router)
     console.install(app)
-    app.add_middleware(BodyLimit, large={"/usage/csv": UPLOAD, console.UPLOAD_SUFFIX: UPLOAD + 64 * 1024})
+    app.add_middleware(BodyLimit, large={"/usage": BATCH, "/usage/csv": UPLOAD, console.UPLOAD_SUFFIX: UPLOAD + FORM})
     app.add_middleware(TextGuard)
     return app
 

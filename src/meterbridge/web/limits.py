@@ -1,13 +1,16 @@
 """Limits that keep one caller from wearing the server down.
 
-Sign-in: an attempt is counted before its password is checked (so a burst of parallel attempts
-is counted whole), per username (5 in 15 minutes) and per address (20); a sign-in that works
-takes its own attempt back and clears its username's failures, never the address's. At most 4
-passwords are checked at once (each argon2 check costs memory and CPU); the table of counts
-keeps at most 10,000 keys, the oldest dropped first.
+Sign-in: attempts are counted in the database, per account and client address, before the
+password is checked (services/sign_ins.py has the rules, docs/security.md "Sign-in" too); the
+client's address is the peer's unless the peer is a trusted proxy (web/forwarded.py). At most 4
+passwords are checked at once in a process (each argon2 check costs memory and CPU).
 
-Bodies: a request body over its route's limit is refused (413) before it is read whole: 50 MB
-for a CSV upload, 1 MB for anything else (a chunked body is read up to the limit, then refused).
+Bodies: a request body over its route's limit is refused (413) before it is read whole (a
+chunked body is read up to the limit, then refused): ``UPLOAD`` (256 MiB) for a usage file
+(``POST /usage/csv``, the console's upload form, spooled to a temporary file), ``BATCH`` (32 MiB)
+for a batch of at most ``BATCH_SAMPLES`` (100,000) samples (``POST /usage``: 100,000 realistic
+samples are 12 to 23 MB of JSON), ``BODY`` (1 MiB) for anything else. docs/api.md and
+docs/usage.md give these numbers.
 Paths and queries that are not UTF-8, or hold a NUL, are refused (422).
 """
 
@@ -15,15 +18,24 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from meterbridge.services.context import Clock
+from starlette.requests import Request
+
+from meterbridge.services import accounts, sign_ins
+from meterbridge.services.context import Context
 from meterbridge.services.errors import RateLimited
+from meterbridge.services.views import SessionView
+from meterbridge.web.forwarded import Network, client_address
+
+MIB = 1024 * 1024
+BODY = 1 * MIB  # a request body, unless its route takes more
+BATCH = 32 * MIB  # POST /usage: a JSON batch of up to BATCH_SAMPLES samples
+BATCH_SAMPLES = 100_000
+UPLOAD = 256 * MIB  # a usage file: POST /usage/csv, and the console's upload form (plus its other fields)
+FORM = 64 * 1024  # room for a form's other fields around an uploaded file
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,82 +45,49 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class SignInLimiter:
+    """Sign-ins through the limits: attempts counted in the database by services/sign_ins.py
+    (shared by every server process), the client's address from web/forwarded.py, and at most
+    ``concurrent`` password checks at once in this process."""
+
     def __init__(
         self,
-        clock: Clock,
+        ctx: Context,
         *,
-        per_user: int = 5,
-        per_address: int = 20,
-        window: timedelta = timedelta(minutes=15),
+        proxies: Sequence[Network] = (),
+        limits: sign_ins.Limits | None = None,
         concurrent: int = 4,
-        max_keys: int = 10_000,
     ) -> None:
-        self._clock = clock
-        self._limits = {"user": per_user, "address": per_address}
-        self._window = window
-        self._max_keys = max_keys
-        self._attempts: OrderedDict[str, deque[datetime]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._ctx = ctx
+        self.proxies = tuple(proxies)
+        self.limits = limits or sign_ins.Limits()
         self._checking = threading.BoundedSemaphore(concurrent)
 
-    def _recent(self, key: str) -> deque[datetime]:
-        attempts = self._attempts.get(key, deque())
-        horizon = self._clock() - self._window
-        while attempts and attempts[0] <= horizon:
-            attempts.popleft()
-        if not attempts:
-            self._attempts.pop(key, None)
-        return attempts
+    def address(self, request: Request) -> str:
+        return client_address(request, self.proxies)
 
-    def reserve(self, user: str, address: str) -> tuple[str, str, datetime]:
-        """Count an attempt for both keys, or refuse it (429) when either is over its limit."""
-        keys = (f"user:{user.casefold()}", f"address:{address}")
-        with self._lock:
-            for key in keys:
-                attempts = self._recent(key)
-                if len(attempts) >= self._limits[key.partition(":")[0]]:
-                    wait = (attempts[0] + self._window - self._clock()).total_seconds()
-                    raise RateLimited(
-                        "too many sign-in attempts", hint="wait, then try again", retry_after=max(1.0, wait)
-                    )
-            now = self._clock()
-            for key in keys:
-                attempts = self._recent(key)
-                attempts.append(now)
-                self._attempts[key] = attempts
-                self._attempts.move_to_end(key)
-            while len(self._attempts) > self._max_keys:
-                self._attempts.popitem(last=False)
-        return keys[0], keys[1], now
-
-    def succeeded(self, reservation: tuple[str, str, datetime]) -> None:
-        """A sign-in that worked: its attempt taken back, its username's failures forgotten."""
-        user, address, at = reservation
-        with self._lock:
-            self._attempts.pop(user, None)
-            attempts = self._attempts.get(address)
-            if attempts and at in attempts:
-                attempts.remove(at)
-
-    @contextmanager
-    def checking(self) -> Iterator[None]:
-        """One of the few password checks allowed at once; the others are asked to come back."""
+    def sign_in(self, request: Request, username: str, password: str) -> tuple[str, SessionView]:
+        """Count the attempt (or refuse it, 429), check the password (401), take the attempt back if it worked."""
+        attempt = sign_ins.reserve(self._ctx, username, self.address(request), self.limits)
         if not self._checking.acquire(timeout=5):
+            sign_ins.withdraw(self._ctx, attempt)  # never checked: it does not count
             raise RateLimited("the server is busy checking other sign-ins", hint="try again", retry_after=1.0)
         try:
-            yield
+            secret, view = accounts.sign_in(self._ctx, username, password)
         finally:
             self._checking.release()
+        sign_ins.succeeded(self._ctx, attempt)
+        return secret, view
 
     @property
     def keys(self) -> int:
-        return len(self._attempts)
+        """How many accounts and addresses have attempts kept (in the database, for every process)."""
+        return sign_ins.tracked(self._ctx)
 
 
 class BodyLimit:
     """ASGI middleware: a body over its route's limit answers 413 before it is read whole."""
 
-    def __init__(self, app: ASGIApp, *, default: int = 1024 * 1024, large: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, default: int = BODY, large: dict[str, int] | None = None) -> None:
         self.app = app
         self.default = default
         self.large = large or {}
@@ -123,7 +102,7 @@ class BodyLimit:
         limit = self._limit(scope.get("path", ""))
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, 413, f"the request body is over {limit // 1024} KiB, this route's limit",
+            await _refuse(send, 413, f"the request body is over {_size(limit)}, this route's limit",
                           "body", "send it in smaller parts")  # fmt: skip
             return
         if declared is None:
@@ -137,7 +116,7 @@ class BodyLimit:
                     break
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    await _refuse(send, 413, f"the request body is over {limit // 1024} KiB, this route's limit",
+                    await _refuse(send, 413, f"the request body is over {_size(limit)}, this route's limit",
                                   "body", "send it in smaller parts")  # fmt: skip
                     return
                 if not message.get("more_body", False):
@@ -170,7 +149,7 @@ class BodyLimit:
             await self.app(scope, counted, sending)
         except _TooLarge:
             if not answered:
-                await _refuse(send, 413, f"the request body is over {limit // 1024} KiB, this route's limit",
+                await _refuse(send, 413, f"the request body is over {_size(limit)}, this route's limit",
                               "body", "send it in smaller parts")  # fmt: skip
 
 
@@ -194,6 +173,10 @@ class TextGuard:
                     await _refuse(send, 422, f"{field}: holds a NUL character (%00)", field, "leave it out")
                     return
         await self.app(scope, receive, send)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // MIB} MiB ({limit:,} bytes)" if limit % MIB == 0 else f"{limit:,} bytes"
 
 
 class _TooLarge(Exception):

@@ -18,9 +18,15 @@ Rules applied here:
   the other strategy stays on it (a switch of strategy takes effect from the next period); a
   running addition that holds a later period is never given an older one; a running addition
   replaced by per-period lines ends the day before the first of them;
-* zero usage: ``zero`` sends quantity 0, ``cancel`` ends the addition on the period's last day,
-  ``leave`` changes nothing; nothing is created for zero usage;
-* an owned addition whose line is gone (configuration removed) is cancelled;
+* zero usage: ``zero`` sends quantity 0, ``cancel`` retires the addition so that the month is
+  not billed (ownership.py), ``leave`` changes nothing; nothing is created for zero usage;
+* what meterbridge owns stays owned (ownership.py): an owned addition whose line is gone
+  (configuration deleted, replaced, disabled, re-keyed, product changed) is taken over by the line
+  that now bills its product on its agreement, or retired so it bills no month it should not; a
+  line that moves to another agreement retires its addition on the old one; a line never creates
+  an addition beside one nobody owns of the same product, agreement and period (its company is
+  held until that addition is adopted or acknowledged);
+* every change's amounts are what ConnectWise will invoice for the period (amounts.py);
 * a line to a ConnectWise catalog item that is missing or inactive is blocked before any write;
 * a company is written whole or not at all: one blocked line holds back the company's writes;
 * drift: an owned addition edited in ConnectWise after our last write is reported, then
@@ -31,9 +37,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 
 from meterbridge.domain.billing import LineKey
+from meterbridge.domain.copies import evolve
 from meterbridge.domain.periods import Period
+from meterbridge.domain.plan.amounts import with_amounts
 from meterbridge.domain.plan.changes import (
     HELD_BACK,
     KIND_ORDER,
@@ -43,14 +52,17 @@ from meterbridge.domain.plan.changes import (
     ChangeKind,
     Checksum,
     FieldChange,
+    LastMonth,
     Plan,
     Target,
     billed,
     checksum,
 )
+from meterbridge.domain.plan.corrections import corrected_period
 from meterbridge.domain.plan.dates import DatePolicies
 from meterbridge.domain.plan.holding import hold_companies
-from meterbridge.domain.plan.lines import end_addition, plan_line
+from meterbridge.domain.plan.lines import Around, plan_line
+from meterbridge.domain.plan.ownership import handovers, retire
 from meterbridge.domain.plan.selection import current_owned, for_period
 from meterbridge.domain.policies import BillStartPolicy, DriftPolicy, InvoicedPolicy
 
@@ -65,6 +77,7 @@ __all__ = [
     "DriftPolicy",
     "FieldChange",
     "InvoicedPolicy",
+    "LastMonth",
     "Plan",
     "Target",
     "billed",
@@ -79,12 +92,14 @@ def plan(
     actual: Sequence[ActualAddition],
     *,
     bill_start_policy: BillStartPolicy = BillStartPolicy.CLAMP,
-    invoiced_policy: InvoicedPolicy = InvoicedPolicy.MOVE,
+    invoiced_policy: InvoicedPolicy = InvoicedPolicy.ADJUST,
     drift_policy: DriftPolicy = DriftPolicy.HOLD,
     scope_customers: frozenset[str] | None = None,
     catalog_problems: Mapping[str, str] | None = None,
     held_customers: Mapping[str, str] | None = None,
     provisional: bool = False,
+    agreements: Mapping[int, AgreementView] | None = None,
+    catalog_prices: Mapping[str, Decimal] | None = None,
 ) -> Plan:
     """Compare what ConnectWise should hold with what it holds (only what meterbridge owns).
 
@@ -92,14 +107,35 @@ def plan(
     push of some companies must not cancel the others' lines); None: every customer in
     ``targets`` and ``actual``. ``catalog_problems``: ConnectWise product identifier (casefolded)
     -> why ConnectWise would refuse a line to it. ``held_customers``: customer -> why none of its
-    writes may go ahead (for example a configuration that cannot be billed).
+    writes may go ahead (for example a configuration that cannot be billed). ``agreements``: the
+    agreements the additions were read under (whether they prorate), beside the targets' own;
+    ``catalog_prices``: identifier (casefolded) -> the price ConnectWise gives a create without one.
+    Every change's amounts are the invoice model's (amounts.py), before and after it.
     """
-    changes = _plan_targets(period, targets, actual, DatePolicies(bill_start_policy, invoiced_policy), drift_policy)
+    views = {**(agreements or {}), **{t.agreement.id: t.agreement for t in targets if t.agreement is not None}}
+    handed = handovers(targets, actual)
+    if handed:  # the line that now bills the product takes the addition over: no second one beside it
+        actual = [evolve(a, owned_key=handed[a.id]) if a.id in handed else a for a in actual]
+    unowned: dict[tuple[int, str], list[ActualAddition]] = defaultdict(list)
+    for addition in actual:
+        if addition.owned_key is None:
+            unowned[(addition.agreement_id, addition.cw_product.casefold())].append(addition)
+    desired = {t.line.key.prefix for t in targets}
+    gone: dict[tuple[str, int, str], list[ActualAddition]] = defaultdict(list)
+    for addition in actual:  # what the lines no longer desired billed: it counts for the lines billing now
+        if addition.owned_key is not None and LineKey.split(addition.owned_key)[0] not in desired:
+            gone[
+                (LineKey.customer_of(addition.owned_key), addition.agreement_id, addition.cw_product.casefold())
+            ].append(addition)
+    around = Around(views, unowned, catalog_prices or {}, gone)
+    policies = DatePolicies(bill_start_policy, invoiced_policy)
+    changes = _plan_targets(period, targets, actual, policies, drift_policy, around)
     customers = scope_customers if scope_customers is not None else _customers_of(targets, actual)
-    changes += _end_lines_gone(period, actual, {t.line.key.prefix for t in targets}, customers)
+    changes += _end_lines_gone(period, actual, {t.line.key.prefix for t in targets}, customers, views)
     changes = hold_companies(changes, catalog_problems or {}, held_customers or {})
+    changes = with_amounts(changes, actual, views, period, catalog_prices or {})
     ordered = tuple(sorted(changes, key=lambda c: (c.key, KIND_ORDER[c.kind])))
-    return Plan(period, ordered, checksum(ordered), provisional)
+    return Plan(period, ordered, checksum(ordered), provisional, handed)
 
 
 def _plan_targets(
@@ -108,6 +144,7 @@ def _plan_targets(
     actual: Sequence[ActualAddition],
     policies: DatePolicies,
     drift_policy: DriftPolicy,
+    around: Around,
 ) -> list[Change]:
     """Each desired line against the additions of its line: the one for this period, per period
     key ("running", "2026-10", ...), and every addition the line ever had."""
@@ -115,7 +152,8 @@ def _plan_targets(
     by_line: dict[str, dict[str, ActualAddition]] = defaultdict(dict)
     for owned_key, addition in owned.items():
         prefix, period_key = LineKey.split(owned_key)
-        by_line[prefix][period_key] = addition
+        if corrected_period(period_key) is None:  # a correction is no period's addition (corrections.py)
+            by_line[prefix][period_key] = addition
     history: dict[str, list[ActualAddition]] = defaultdict(list)
     for addition in actual:
         if addition.owned_key is not None:
@@ -127,7 +165,7 @@ def _plan_targets(
         wanted = (line.bill_start_policy or policies.bill_start, line.invoiced_policy or policies.invoiced)
         own = chosen.get(wanted) or chosen.setdefault(wanted, DatePolicies(*wanted))
         prefix = line.key.prefix
-        changes.extend(plan_line(target, period, owned, by_line[prefix], history[prefix], own, drift_policy))
+        changes.extend(plan_line(target, period, owned, by_line[prefix], history[prefix], own, drift_policy, around))
     return changes
 
 
@@ -137,9 +175,14 @@ def _customers_of(targets: Sequence[Target], actual: Sequence[ActualAddition]) -
 
 
 def _end_lines_gone(
-    period: Period, actual: Sequence[ActualAddition], planned: set[str], customers: frozenset[str]
+    period: Period,
+    actual: Sequence[ActualAddition],
+    planned: set[str],
+    customers: frozenset[str],
+    agreements: Mapping[int, AgreementView],
 ) -> list[Change]:
-    """Cancel the owned additions (of customers in scope) whose line is no longer desired."""
+    """Retire the owned additions (of customers in scope) whose line is no longer desired and that
+    no desired line took over (ownership.py): they bill no month from this period on."""
     changes = []
     for owned_key, existing in current_owned(actual, period).items():
         prefix, period_key = LineKey.split(owned_key)
@@ -152,5 +195,5 @@ def _end_lines_gone(
         if existing.last_period is not None and existing.last_period > period:
             continue  # it holds a later period: an older period's plan does not end it
         reason = "its billing configuration no longer produces this line"
-        changes.append(end_addition(owned_key, existing, period.last_day, reason))
+        changes.append(retire(owned_key, existing, period, agreements.get(existing.agreement_id), reason))
     return changes

@@ -59,6 +59,12 @@ class Target:
     default_description: str | None = None
     #: why the line is left as it is this time (a provisional period without samples yet)
     waiting: str | None = None
+    #: additions nobody owns that the line may bill beside, acknowledged (the configuration's ``beside``)
+    beside: frozenset[int] = frozenset()
+    #: what people call the line (its products: "storage") and the unit of its quantity ("GB",
+    #: "blocks"): the reasons a safety hold gives name the line by them
+    label: str = ""
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,17 @@ class ActualAddition:
     last_updated: datetime | None = None
     last_written: datetime | None = None  # when meterbridge last wrote it
     last_period: Period | None = None  # the latest period meterbridge pushed onto it
+
+
+@dataclass(frozen=True)
+class LastMonth:
+    """The latest month pushed for a line up to the plan's period, as its addition bills it: the
+    jump guard (safety.py) weighs the line's quantity and amount now against it."""
+
+    period: str  # 2026-09
+    quantity: Decimal
+    amount: Decimal  # what ConnectWise invoices for that month from the addition (domain/invoice.py)
+    unit_price: Decimal | None = None  # its quantity's price: quantities at another price are other units
 
 
 @dataclass(frozen=True)
@@ -99,8 +116,10 @@ class Change:
     reason: str = ""
     warnings: tuple[str, ...] = ()
     drift: bool = False
-    old_amount: Decimal = ZERO  # what the invoice charges before (billed amounts, cents)
-    new_amount: Decimal = ZERO  # and after the change
+    #: what ConnectWise will invoice for the addition in the plan's period before the change and
+    #: after it (domain/invoice.py applied to the addition as read and as the change leaves it)
+    old_amount: Decimal = ZERO
+    new_amount: Decimal = ZERO
     explanation: Explanation = field(default_factory=Explanation)
     #: a blocked line holds back its company's other writes, unless it is only out of this
     #: period's reach (a running line that already holds a later period)
@@ -109,6 +128,19 @@ class Change:
     #: the line that bills on, and the quantity the ended addition had (safety compares the two)
     successor: str | None = None
     old_quantity: Decimal | None = None
+    #: the agreement prorates (the invoice model's amounts depend on it; a write's answer is checked by it)
+    prorated: bool = False
+    #: the period is invoiced on the agreement: what the write changes is not invoiced (corrections are)
+    invoiced: bool = False
+    #: the line's name and unit (``Target.label``, ``Target.unit``), for the reasons that name it
+    label: str = ""
+    unit: str = ""
+    #: the latest month pushed for the line up to this period (None: never pushed); not part of the
+    #: change's canonical content (an approval names the writes, not what they are compared with)
+    last: LastMonth | None = None
+    #: what the line bills for the period by the rules (quantity x price, Billable): what a blocked
+    #: line would bill once written, instead of the nothing it bills while blocked
+    would_bill: Decimal | None = None
 
     def canonical(self) -> dict[str, Any]:
         return {
@@ -170,6 +202,9 @@ class Plan:
     changes: tuple[Change, ...]
     checksum: str
     provisional: bool = False  # the period is not over: a provisional bill of the usage so far
+    #: additions of lines no longer desired that a desired line took over: addition id -> its key
+    #: (recorded as the line's own when the plan is pushed)
+    handovers: Mapping[int, str] = field(default_factory=dict)
 
     def of_kind(self, kind: ChangeKind) -> list[Change]:
         return [change for change in self.changes if change.kind is kind]

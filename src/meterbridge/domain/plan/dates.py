@@ -1,9 +1,11 @@
 """The dates of a line on its agreement, and the policies for dates ConnectWise would refuse.
 
 An effective date before the agreement's billStartDate is clamped to it with a warning, or
-blocked; one in a period ConnectWise has already invoiced on a non-prorated agreement (before
-``nextInvoiceDate``) is moved to the next invoice date with a warning, or blocked; an agreement
-cancelled, or ended before the period, blocks its lines.
+blocked; one in a period ConnectWise has already invoiced (before ``nextInvoiceDate``; on a
+non-prorated agreement ConnectWise refuses it, on a prorated one it would never be invoiced for
+those months) is moved to the next invoice date with a warning (the month's own amount then a
+correction, corrections.py), or blocked; an agreement cancelled, or ended before the period,
+blocks its lines.
 """
 
 from __future__ import annotations
@@ -82,28 +84,35 @@ def decide_dates(
         warnings.append(f"effectiveDate moved from {effective} to the agreement's billStartDate {agreement.bill_start}")
         effective = agreement.bill_start
     invoiced = agreement.next_invoice
-    if existing is None and invoiced is not None and not agreement.prorate and effective < invoiced:
+    refused = not agreement.prorate  # a prorated agreement takes the date, but never invoices the months again
+    adjusting = policies.invoiced in (InvoicedPolicy.ADJUST, InvoicedPolicy.ALLOW)
+    if existing is None and invoiced is not None and (refused or adjusting) and effective < invoiced:
         said = (
             f"ConnectWise has already invoiced agreement {agreement.id} up to its next invoice date {invoiced} and "
-            "the agreement is not prorated, so it refuses an addition dated before it (Since this period has "
-            "already been invoiced ...)"
+            + (
+                "the agreement is not prorated, so it refuses an addition dated before it (Since this period has "
+                "already been invoiced ...)"
+                if refused
+                else "never invoices those months again, so an addition dated before it would not bill them"
+            )
         )
         if cancelled is not None and invoiced > cancelled:
             return (
                 None,
                 None,
                 [],
-                f"{said}; {period} is invoiced already: turn on Prorate Agreement in ConnectWise, or bill {period} "
-                "by hand",
+                f"{said}; {period} is invoiced already: bill it as a correction in the next open month "
+                "(invoiced_policy adjust), turn on Prorate Agreement in ConnectWise, or bill it by hand",
             )
         if policies.invoiced is InvoicedPolicy.BLOCK:
             return (
                 None,
                 None,
                 [],
-                f"{said}; turn on Prorate Agreement in ConnectWise, or allow moving the effective date "
-                "(invoiced_policy move)",
+                f"{said}; bill it as a correction from the next invoice date (invoiced_policy adjust), allow moving "
+                "the effective date (invoiced_policy move), or turn on Prorate Agreement in ConnectWise",
             )
-        warnings.append(f"effectiveDate moved from {effective} to the next invoice date {invoiced}: {said}")
+        corrected = f" ({period}'s own amount is billed as a correction)" if adjusting else ""
+        warnings.append(f"effectiveDate moved from {effective} to the next invoice date {invoiced}{corrected}: {said}")
         effective = invoiced
     return effective, cancelled, warnings, None

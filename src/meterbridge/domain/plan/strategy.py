@@ -38,15 +38,21 @@ class Settled:
     line: DesiredLine
     notes: tuple[str, ...] = ()
     blocked: str | None = None
-    end_running: ActualAddition | None = None  # a running addition to end the day before the period
+    end_running: ActualAddition | None = None  # a running addition to end on ``running_ends``
+    running_ends: date | None = None
     keep_end: bool = False  # kept on an addition of the other strategy: its end date stays as it is
 
 
 def settle(
-    line: DesiredLine, period: Period, others: Mapping[str, ActualAddition], history: Sequence[ActualAddition]
+    line: DesiredLine,
+    period: Period,
+    others: Mapping[str, ActualAddition],
+    history: Sequence[ActualAddition],
+    first_open: Period | None = None,
 ) -> Settled:
     """``others``: per period key ("running", "2026-10", ...) of the line, the addition that counts for
-    ``period``; ``history``: every addition of the line, whatever its key."""
+    ``period``; ``history``: every addition of the line, whatever its key; ``first_open``: the first
+    month from ``period`` on that ConnectWise has not invoiced (None: ``period``)."""
     running = others.get("running")
     dated = others.get(str(period))
     if line.strategy is Strategy.RUNNING:
@@ -111,12 +117,15 @@ def settle(
             ),
             keep_end=True,  # it may already end before a later month billed on its own
         )
-    last = period.first_day - timedelta(days=1)
-    return Settled(
-        line,
-        (f"the running addition {running.id} ends on {last}: from {period} this line is billed per period",),
-        end_running=running,
-    )
+    # it ends the day before the first per-period addition: a month ConnectWise has invoiced gets none
+    # (its invoice is final: what the running addition billed it stays billed, corrected apart), so it
+    # ends with the last of them; ended before, the next plan would read them as never billed
+    first = first_open or period
+    last = first.first_day - timedelta(days=1)
+    note = f"the running addition {running.id} ends on {last}: from {first} this line is billed per period"
+    if first != period:
+        note += f" ({period} to {last:%Y-%m} are invoiced already: they stay billed by it, corrected apart)"
+    return Settled(line, (note,), end_running=running, running_ends=last)
 
 
 def starts_after(addition: ActualAddition, day: Period | date) -> bool:

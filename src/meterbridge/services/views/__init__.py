@@ -17,13 +17,18 @@ from meterbridge.services.views.accounts import (
 )
 from meterbridge.services.views.base import View, jsonable
 from meterbridge.services.views.billing import (
+    AdditionState,
     ChangesPage,
     ChangeView,
     CompanyResult,
     CompanyStatus,
     FieldChangeView,
+    HeldView,
+    JournalTally,
+    LastMonthView,
     PlanItemView,
     ProgressView,
+    PushOffView,
     ResumedView,
     RunDetail,
     RunKind,
@@ -47,7 +52,18 @@ from meterbridge.services.views.console import (
     Trend,
 )
 from meterbridge.services.views.ingest import ImportView, LateView, RenameView, RowError, SourceView
-from meterbridge.services.views.reports import AuditView, FindingView, LeakKind, LeakView, Severity, StatsView
+from meterbridge.services.views.reports import (
+    AuditView,
+    BillingExport,
+    ExportFormat,
+    ExportMonth,
+    FindingView,
+    LeakKind,
+    LeakReportView,
+    LeakView,
+    Severity,
+    StatsView,
+)
 from meterbridge.services.views.schedules import (
     DeliveryReport,
     NotificationView,
@@ -84,7 +100,9 @@ from meterbridge.services.views.setup import (
 )
 
 __all__ = [
+    "AdditionState",
     "AuditView",
+    "BillingExport",
     "ChangeView",
     "ChangesPage",
     "Checklist",
@@ -104,12 +122,18 @@ __all__ = [
     "Deleted",
     "DeliveryReport",
     "DemoSeeded",
+    "ExportFormat",
+    "ExportMonth",
     "FieldChangeView",
     "FindingView",
+    "HeldView",
     "ImportView",
     "Imported",
+    "JournalTally",
+    "LastMonthView",
     "LateView",
     "LeakKind",
+    "LeakReportView",
     "LeakView",
     "LinkReportView",
     "LinkView",
@@ -124,6 +148,7 @@ __all__ = [
     "ProductSaved",
     "ProductView",
     "ProgressView",
+    "PushOffView",
     "RenameView",
     "ResumedView",
     "Revision",

@@ -6,7 +6,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
+
+from meterbridge.redaction import scrub
+
+#: text someone else may have written (a vendor's answer, a refused cell, a mail server's reply):
+#: shown scrubbed of every secret this process knows, as the store keeps it
+Message = Annotated[str, AfterValidator(scrub)]
 
 
 class View(BaseModel):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import ConfigDict, Field
 
 from meterbridge.domain.plan import Change, ChangeKind
-from meterbridge.services.views.base import Exact, View, jsonable
+from meterbridge.services.views.base import Exact, Message, View, jsonable
 from meterbridge.services.views.schedules import NotificationView
 
 
@@ -35,6 +35,10 @@ class CompanyStatus(StrEnum):
     BLOCKED = "blocked"  # nothing written: the reasons say what to fix
     PARTIAL = "partial"  # some writes landed, some did not: both listed; the next push completes it
     FAILED = "failed"  # none of its writes landed
+    #: its writes landed, but the additions ConnectWise answered with invoice another amount than planned
+    MISMATCH = "mismatch"
+    #: nothing written: a line over a safety threshold (the reasons name it); approved by checksum
+    HELD = "held"
 
 
 class StepView(View):
@@ -48,6 +52,25 @@ class FieldChangeView(View):
     field: str
     old: Any
     new: Any
+
+
+class AdditionState(View):
+    """An addition's billing fields as ConnectWise held them when the plan was made."""
+
+    quantity: Exact
+    unit_price: Exact | None = None
+    unit_cost: Exact | None = None
+    bill_customer: str = ""
+    effective: date | None = None
+    cancelled: date | None = None
+
+
+class LastMonthView(View):
+    """The latest month pushed for a line before the plan's (what the jump guard compares with)."""
+
+    period: str
+    quantity: Exact
+    amount: Exact
 
 
 class ChangeView(View):
@@ -70,10 +93,24 @@ class ChangeView(View):
     digest: str = ""  # an approval of this write is recognised by it
     action: str | None = None  # a blocked line: the use case that fixes it (doctor.create, companies.link, ...)
     params: dict[str, str] = Field(default_factory=dict)
+    #: the addition as ConnectWise held it when the plan was made (None: the line has none yet);
+    #: with ``values`` or ``fields`` it is what the addition holds after the change (the billing export)
+    held: AdditionState | None = None
+    prorated: bool = False  # the agreement prorates: the amounts are for the days the addition is active
+    invoiced: bool = False  # ConnectWise has invoiced the period: a write changes nothing it invoiced
+    #: a blocked line: what it would bill for the period once written (it bills its old amount while blocked)
+    would_bill: Exact | None = None
+    #: a write: the latest month pushed for its line before this one (None: never pushed)
+    last: LastMonthView | None = None
 
     @classmethod
-    def of(cls, change: Change, action: tuple[str, dict[str, str]] | None = None) -> ChangeView:
+    def of(
+        cls, change: Change, action: tuple[str, dict[str, str]] | None = None, held: AdditionState | None = None
+    ) -> ChangeView:
         return cls(
+            held=held,
+            prorated=change.prorated,
+            invoiced=change.invoiced,
             action=action[0] if action else None,
             params=dict(action[1]) if action else {},
             kind=change.kind,
@@ -99,6 +136,12 @@ class ChangeView(View):
                 for s in change.explanation.steps
             ],
             digest=change.digest(),
+            would_bill=change.would_bill if change.kind is ChangeKind.BLOCKED else None,
+            last=(
+                LastMonthView(period=change.last.period, quantity=change.last.quantity, amount=change.last.amount)
+                if change.last is not None and change.is_write
+                else None
+            ),
         )
 
     @property
@@ -116,7 +159,7 @@ class PlanItemView(ChangeView):
     model_config = ConfigDict(extra="ignore")
 
     status: str | None = None  # done, failed, skipped; None for a preview
-    error: str | None = None
+    error: Message | None = None
 
 
 class CompanyResult(View):
@@ -125,6 +168,9 @@ class CompanyResult(View):
     reasons: list[str] = Field(default_factory=list)
     landed: list[str] = Field(default_factory=list)  # line keys written
     failed: list[str] = Field(default_factory=list)  # line keys not written
+    name: str | None = None  # a held company: its name, for the messages that list it
+    #: a held company: the checksum of its changes alone, which approves it (with its customer named)
+    checksum: str | None = None
 
 
 class WriteCounts(View):
@@ -149,6 +195,22 @@ class ResumedView(View):
     updates_landed: int = 0
 
 
+class HeldView(View):
+    """The companies a plan holds for approval (a line over a threshold each): how many, what their
+    changes come to, and whether this push wrote them (approved by checksum)."""
+
+    companies: int
+    billed_change: Exact
+    approved: bool = False
+
+
+class PushOffView(View):
+    """Customers whose push is off: nothing is planned or written for them."""
+
+    count: int
+    customers: list[str] = Field(default_factory=list)  # the first ten
+
+
 class RunOutcome(View):
     """What a preview or push came to: per company, in money, and (when asked for) every change."""
 
@@ -167,12 +229,29 @@ class RunOutcome(View):
     resumed: ResumedView = ResumedView()
     approval: str | None = None  # how a push's approval was recognised
     interrupted: list[int] = Field(default_factory=list)  # earlier pushes found dead and marked interrupted
+    held: HeldView | None = None  # companies held for approval, each with its reasons (``companies``)
+    push_off: PushOffView | None = None
+    customers: list[str] | None = None  # a run of some customers (``--customer``): those
     changes: list[ChangeView] | None = None
 
     def summary(self) -> dict[str, Any]:
         """What the run record keeps of it."""
         data: dict[str, Any] = self.model_dump(mode="json", exclude={"run", "kind", "period", "calls", "changes"})
         return data
+
+
+class JournalTally(View):
+    """What a run's journal says it wrote: its landed writes by kind (create, update, cancel), the
+    writes ConnectWise refused, and the intents left without a result (a process that died)."""
+
+    landed: dict[str, int] = Field(default_factory=dict)
+    failed: int = 0
+    unsettled: int = 0
+
+    @property
+    def sent(self) -> int:
+        """The writes that reached ConnectWise, at least (an unsettled one may have too)."""
+        return sum(self.landed.values()) + self.failed
 
 
 class RunView(View):
@@ -188,6 +267,8 @@ class RunView(View):
     verdict: str | None
     summary: dict[str, Any]
     calls: dict[str, Any]
+    #: a push or Backup Stats run that has no totals (interrupted, failed, running): what its journal says it wrote
+    journal: JournalTally | None = None
 
 
 class RunDetail(RunView):

@@ -45,6 +45,7 @@ class CompanyBill(View):
     name: str
     status: CompanyStatus
     reasons: list[str] = Field(default_factory=list)
+    checksum: str | None = None  # held for approval: the checksum approving it alone
     writes: int = 0
     drift: int = 0  # lines ConnectWise holds edited by hand
     billed_before: Exact

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from meterbridge.services.views.base import View
+from meterbridge.services.views.base import Message, View
 
 
 class RowError(View):
@@ -15,8 +15,8 @@ class RowError(View):
 
     row: int | None = Field(default=None, description="the row (CSV: the line it starts on; 1 is the header)")
     column: str | None = None
-    value: str | None = None
-    message: str
+    value: Message | None = None
+    message: Message
 
 
 class LateView(View):
@@ -55,7 +55,8 @@ class ImportView(View):
     repeated: int = Field(default=0, description="rows repeating an earlier row of the input exactly (stored once)")
     rejected: int = 0
     pages: int | None = None
-    new_customers: list[str] = Field(default_factory=list)
+    new_customers: list[str] = Field(default_factory=list, description="the first 1,000 customers it created")
+    new_customer_count: int = Field(default=0, description="how many customers it created (all of them)")
     renamed: list[RenameView] = Field(default_factory=list)
     removed: list[str] = Field(default_factory=list, description="customers the source no longer lists (flagged)")
     unknown_customers: list[str] = Field(
@@ -63,7 +64,7 @@ class ImportView(View):
     )
     late: list[LateView] = Field(default_factory=list)
     errors: list[RowError] = Field(default_factory=list, description="the first rows refused (all: the error report)")
-    message: str | None = None
+    message: Message | None = None
 
     @property
     def total(self) -> int:
@@ -82,7 +83,7 @@ class SourceView(View):
     enabled: bool
     last_pull_at: datetime | None
     last_status: str | None
-    last_error: str | None
+    last_error: Message | None
     last_import: int | None
     failures: int
     next_pull_at: datetime | None

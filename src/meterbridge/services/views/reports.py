@@ -1,4 +1,4 @@
-"""The doctor's findings, the leak report, Backup Stats and the audit log."""
+"""The doctor's findings, the leak report, Backup Stats, the billing export and the audit log."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from meterbridge.services.views.base import View
+from meterbridge.services.views.base import Exact, View
 
 
 class Severity(StrEnum):
@@ -35,10 +35,25 @@ class LeakKind(StrEnum):
 
 
 class LeakView(View):
+    """One leak, in money where money says what it costs: usage no line invoices (``usage-*``),
+    what it would bill at the prices in force, less what an addition still bills for it; a line
+    without usage, what its addition bills for the month; None for double billing."""
+
     kind: LeakKind
     customer: str
     subject: str  # product key or ConnectWise product
     detail: str
+    amount: Exact | None = None
+
+
+class LeakReportView(View):
+    """A month's revenue leaks and what they come to: ``unbilled`` (usage no line invoices, at the
+    prices in force) and ``billed_without_usage`` (additions that bill the month with no usage)."""
+
+    period: str
+    leaks: list[LeakView]
+    unbilled: Exact
+    billed_without_usage: Exact
 
 
 class StatsView(View):
@@ -50,6 +65,38 @@ class StatsView(View):
     unchanged: list[str] = Field(default_factory=list)
     skipped: dict[str, str] = Field(default_factory=dict)
     failed: dict[str, str] = Field(default_factory=dict)
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+class ExportMonth(View):
+    """One month of a billing export: the push its lines come from and what they add up to
+    (``billed`` is that push's ``totals.billed_after``: what ConnectWise will invoice)."""
+
+    period: str
+    run: int
+    started_at: datetime
+    scope: list[str] = Field(default_factory=list)  # the customers the push was limited to (empty: every one)
+    lines: int
+    billed: Exact
+    cost: Exact
+    margin: Exact
+
+
+class BillingExport(View):
+    """A billing export: each month's lines (in the file) and totals; ``missing``: the months of
+    the range no push finished (not in the file)."""
+
+    format: ExportFormat
+    file: str | None = None  # where the command line wrote it
+    months: list[ExportMonth]
+    missing: list[str] = Field(default_factory=list)
+    billed: Exact
+    cost: Exact
+    margin: Exact
 
 
 class AuditView(View):

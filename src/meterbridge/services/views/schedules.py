@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from meterbridge.services.views.base import View
+from meterbridge.services.views.base import Message, View
 
 
 class ScheduleView(View):
@@ -27,7 +27,7 @@ class ScheduleView(View):
     last_slot: datetime | None
     last_run: int | None
     last_status: str | None
-    last_error: str | None
+    last_error: Message | None
     failures: int
     retry_at: datetime | None
 
@@ -52,7 +52,7 @@ class NotificationView(View):
     subject: str
     status: str  # pending | sent | failed
     attempts: int
-    last_error: str | None
+    last_error: Message | None
     next_attempt_at: datetime | None
     created_at: datetime
     sent_at: datetime | None

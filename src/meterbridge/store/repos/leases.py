@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from meterbridge.store.models import Lease
+
+
+def wait_for_locks_at_most(session: Session, seconds: int) -> None:
+    """PostgreSQL: a statement of this transaction that waits on another's lock (a process paused
+    inside a transaction on the lease row) fails after ``seconds`` instead of waiting for ever, as
+    SQLite's busy timeout does."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = '{int(seconds)}s'"))
 
 
 def get_or_add(session: Session, tenant_id: int) -> Lease:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -15,7 +15,15 @@ WRITE_KINDS = ("create", "update", "cancel")
 
 
 def add(
-    session: Session, tenant_id: int, *, period: str, kind: str, trigger: str, started_by: str, at: datetime
+    session: Session,
+    tenant_id: int,
+    *,
+    period: str,
+    kind: str,
+    trigger: str,
+    started_by: str,
+    at: datetime,
+    summary: dict[str, Any] | None = None,
 ) -> int:
     run = Run(
         tenant_id=tenant_id,
@@ -25,7 +33,7 @@ def add(
         started_by=started_by,
         started_at=at,
         status="running",
-        summary={},
+        summary=summary or {},
         calls={},
     )
     session.add(run)
@@ -35,6 +43,11 @@ def add(
 
 def finish(session: Session, run_id: int, values: dict[str, Any]) -> None:
     session.execute(update(Run).where(Run.id == run_id).values(**values))
+
+
+def summary_part(session: Session, run_id: int, name: str) -> Any:
+    """One part of a run's summary (None when it has none)."""
+    return session.scalar(select(Run.summary[name]).where(Run.id == run_id))
 
 
 def get(session: Session, tenant_id: int, run_id: int) -> Run | None:
@@ -68,6 +81,14 @@ def _filtered(
     return query
 
 
+def running(session: Session, kinds: tuple[str, ...], tenant_id: int | None = None) -> list[Run]:
+    """Runs of ``kinds`` whose record says running (of one tenant, or of every one)."""
+    query = select(Run).where(Run.kind.in_(kinds), Run.status == "running")
+    if tenant_id is not None:
+        query = query.where(Run.tenant_id == tenant_id)
+    return list(session.scalars(query.order_by(Run.id)))
+
+
 def left_running(session: Session, tenant_id: int, kinds: tuple[str, ...], *, but: int) -> list[Run]:
     query = select(Run).where(Run.tenant_id == tenant_id, Run.kind.in_(kinds), Run.status == "running", Run.id != but)
     return list(session.scalars(query))
@@ -75,18 +96,50 @@ def left_running(session: Session, tenant_id: int, kinds: tuple[str, ...], *, bu
 
 def journal_counts(session: Session, run_id: int) -> tuple[int, int]:
     """(writes that landed, intents still without a result) of a run's journal."""
+    landed, _failed, unsettled = journal_tallies(session, [run_id]).get(run_id, ({}, 0, 0))
+    return sum(landed.values()), unsettled
+
+
+def journal_tallies(session: Session, run_ids: Collection[int]) -> dict[int, tuple[dict[str, int], int, int]]:
+    """Per run, what its journal says it wrote: (landed writes by action, writes that failed,
+    intents without a result)."""
+    tallies: dict[int, tuple[dict[str, int], int, int]] = {}
+    if not run_ids:
+        return tallies
     rows = session.execute(
-        select(JournalEntry.addition_id.is_not(None), JournalEntry.result.is_(None), func.count())
-        .where(JournalEntry.run_id == run_id)
-        .group_by(JournalEntry.addition_id.is_not(None), JournalEntry.result.is_(None))
+        select(
+            JournalEntry.run_id,
+            JournalEntry.action,
+            JournalEntry.addition_id.is_not(None),
+            JournalEntry.result.is_(None),
+            func.count(),
+        )
+        .where(JournalEntry.run_id.in_(list(run_ids)))
+        .group_by(
+            JournalEntry.run_id,
+            JournalEntry.action,
+            JournalEntry.addition_id.is_not(None),
+            JournalEntry.result.is_(None),
+        )
     )
-    landed = unsettled = 0
-    for wrote, open_, n in rows:
+    for run_id, action, wrote, open_, n in rows:
+        landed, failed, unsettled = tallies.get(run_id, ({}, 0, 0))
         if wrote:
-            landed += n
+            landed[action] = landed.get(action, 0) + n
         elif open_:
             unsettled += n
-    return landed, unsettled
+        else:
+            failed += n
+        tallies[run_id] = (landed, failed, unsettled)
+    return tallies
+
+
+def journal_results(session: Session, run_id: int) -> dict[int, dict[str, Any]]:
+    """The results of a run's writes, by their position in its plan."""
+    query = select(JournalEntry.sequence, JournalEntry.result).where(
+        JournalEntry.run_id == run_id, JournalEntry.result.is_not(None)
+    )
+    return {sequence: dict(result or {}) for sequence, result in session.execute(query)}
 
 
 def newest_with_checksum(session: Session, tenant_id: int, period: str, checksum: str) -> int | None:

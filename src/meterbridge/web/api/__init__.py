@@ -11,6 +11,7 @@ from meterbridge.web.api import (
     catalog,
     companies,
     configurations,
+    exports,
     health,
     reports,
     schedules,
@@ -39,6 +40,18 @@ router.include_router(_mark_roles(health.router))
 router.include_router(_mark_roles(session.router))
 router.include_router(_mark_roles(tenants.top), responses={401: {"model": ErrorBody}})
 tenant = APIRouter(prefix="/api/v1/tenants/{tenant}", responses=ERRORS)  # type: ignore[arg-type]
-for module in (tenants, companies, catalog, configurations, usage, sources, billing, reports, schedules, accounts):
+for module in (
+    tenants,
+    companies,
+    catalog,
+    configurations,
+    usage,
+    sources,
+    billing,
+    reports,
+    exports,
+    schedules,
+    accounts,
+):
     tenant.include_router(_mark_roles(module.router))
 router.include_router(tenant)

@@ -13,7 +13,16 @@ from meterbridge.services import notify, push, runs
 from meterbridge.services.live import LiveRun
 from meterbridge.services.notify import deliver_quietly
 from meterbridge.services.results import company_results_live
-from meterbridge.services.views import ChangesPage, CompanyResult, ProgressView, RunLive, RunOutcome, RunView, View
+from meterbridge.services.views import (
+    ChangesPage,
+    CompanyResult,
+    ProgressView,
+    RunLive,
+    RunOutcome,
+    RunStatus,
+    RunView,
+    View,
+)
 from meterbridge.web.api.bodies import MAX_ID, IdPath, PreviewIn, PushIn
 from meterbridge.web.background import Background
 from meterbridge.web.deps import Billing, TenantCall, Viewer
@@ -39,7 +48,7 @@ async def create_preview(call: Billing, body: PreviewIn) -> RunOutcome:
 def _live_view(call: TenantCall, background: Background, run_id: IdPath) -> RunLive:
     head = runs.show_run_head(call.ctx, call.tenant, run_id)
     live = background.live.get(run_id)
-    if live is None or live.finished:
+    if live is None or live.finished or head.status is not RunStatus.RUNNING:  # the run record has the final word
         companies = {c: CompanyResult.model_validate(r) for c, r in (head.summary.get("companies") or {}).items()}
         sent = notify.of_run(call.ctx, call.tenant, run_id)
         return RunLive(**head.model_dump(), companies=companies, notifications=sent)
@@ -58,6 +67,8 @@ def _live_view(call: TenantCall, background: Background, run_id: IdPath) -> RunL
 )
 async def start_push(call: Billing, body: PushIn, request: Request, key: KeyHeader = None) -> JSONResponse:
     """Start a push of the reviewed plan (``checksum``) or of what is planned now (``force``). The
+    companies a safety threshold holds are written only with ``approve_held`` and a checksum (the
+    plan's: every held company; a company's own, with ``customers`` naming it: that one). The
     answer (202) is the run; follow it at /runs/{run}. A held lease, a wrong period or a missing
     approval answer at once."""
     background: Background = request.app.state.background
@@ -75,6 +86,7 @@ async def start_push(call: Billing, body: PushIn, request: Request, key: KeyHead
                     only=_scope(body.customers),
                     actor=call.actor,
                     live=live,
+                    approve_held=body.approve_held,
                 )
             finally:
                 await deliver_quietly(call.ctx, call.tenant)

@@ -10,6 +10,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from meterbridge.services.errors import InvalidInput
+from meterbridge.web.limits import BATCH_SAMPLES
 
 MAX_ID = 2_147_483_647  # ConnectWise's and the database's ids are 32-bit
 
@@ -144,7 +145,7 @@ class UsageIn(Body):
         default="all", description="all: all samples or none (422 naming the first bad one); valid: store the good "
         "ones, the answer lists the rest with their errors",
     )  # fmt: skip
-    samples: list[SampleIn] = Field(max_length=100_000)
+    samples: list[SampleIn] = Field(max_length=BATCH_SAMPLES, description="at most 100,000 samples and 32 MiB")
 
 
 class WithdrawIn(Body):
@@ -167,6 +168,11 @@ class PushIn(PreviewIn):
     checksum: str | None = Field(default=None, description="the reviewed plan's checksum")
     force: bool = Field(default=False, description="push what is planned now (still held over the thresholds)")
     wait_seconds: float = Field(default=0, ge=0, le=600, description="wait for another push of the tenant")
+    approve_held: bool = Field(
+        default=False,
+        description="write the companies the safety thresholds hold too, approved by checksum (with customers: "
+        "one held company, by the checksum of its own changes)",
+    )
 
 
 class DoctorIn(PeriodIn):
@@ -195,7 +201,9 @@ class ScheduleIn(Body):
     target: str | None = Field(default=None, description="previous (the month before) or current (provisional)")
     enabled: bool | None = None
     since: str | None = Field(
-        default=None, max_length=40, description="count occurrences from this date or time: the latest missed one runs"
+        default=None,
+        max_length=40,
+        description="count occurrences from this date or time (years 2000-2999): the latest missed one runs",
     )
 
 

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from meterbridge.services import audit, basic_setup, doctor, leaks
-from meterbridge.services.views import AuditView, FindingView, LeakView, StatsView, View
+from meterbridge.services import audit, basic_setup, doctor, leaks, notify
+from meterbridge.services.views import AuditView, FindingView, LeakReportView, StatsView, View
 from meterbridge.web.api.bodies import MAX_ID, DoctorIn, PeriodIn
 from meterbridge.web.deps import Admin, Billing, Viewer
 from meterbridge.web.idempotent import KEY_HELP, once
@@ -40,10 +40,12 @@ async def check_and_fix(call: Billing, body: DoctorIn, request: Request, key: Ke
     return await once(call, request, body.model_dump(mode="json"), 200, work)
 
 
-@router.get("/leaks", response_model=list[LeakView])
-async def revenue_leaks(call: Viewer, period: Period) -> list[LeakView]:
-    """Usage with no billing line, lines with no usage, and usage billed twice on purpose."""
-    return (await leaks.revenue_leaks(call.ctx, call.tenant, period)).leaks
+@router.get("/leaks", response_model=LeakReportView)
+async def revenue_leaks(call: Viewer, period: Period) -> LeakReportView:
+    """Usage with no billing line, lines with no usage, and usage billed twice on purpose, in money:
+    what the usage no line invoices would bill at the prices in force (``unbilled``), and what
+    additions bill the month with no usage behind them (``billed_without_usage``)."""
+    return (await leaks.revenue_leaks(call.ctx, call.tenant, period)).view()
 
 
 @router.post("/backup-stats", response_model=StatsView)
@@ -51,7 +53,10 @@ async def backup_stats(call: Billing, body: PeriodIn, request: Request, key: Key
     """Basic setup: publish Backup Stats configurations (billable GB, year, month) by Managed ID."""
 
     async def work() -> View:
-        return await basic_setup.publish_backup_stats(call.ctx, call.tenant, body.period, actor=call.actor)
+        try:
+            return await basic_setup.publish_backup_stats(call.ctx, call.tenant, body.period, actor=call.actor)
+        finally:
+            await notify.deliver_quietly(call.ctx, call.tenant)  # the messages about it go now, as a push's do
 
     return await once(call, request, body.model_dump(mode="json"), 200, work)
 

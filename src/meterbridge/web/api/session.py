@@ -1,6 +1,7 @@
 """Signing in and out: a session for the console (an HttpOnly cookie, SameSite Lax, Secure) and a
 CSRF token the client sends with every request that changes something. Sign-in attempts are
-limited per username and per address."""
+limited per account and client address, counted in the database (docs/security.md, "Sign-in");
+usernames are case-insensitive."""
 
 from __future__ import annotations
 
@@ -20,12 +21,8 @@ router = APIRouter(prefix="/api/v1/session", tags=["session"])
 
 @router.post("", response_model=SessionView, responses={401: {"model": ErrorBody}, 429: {"model": ErrorBody}})
 def sign_in(request: Request, body: SignIn) -> JSONResponse:
-    ctx = context(request)
     limiter: SignInLimiter = request.app.state.sign_ins
-    reservation = limiter.reserve(body.username, request.client.host if request.client else "?")
-    with limiter.checking():
-        secret, view = accounts.sign_in(ctx, body.username, body.password.get_secret_value())
-    limiter.succeeded(reservation)
+    secret, view = limiter.sign_in(request, body.username, body.password.get_secret_value())
     response = JSONResponse(view.json_data())
     set_session_cookie(response, request, secret, view)
     return response

@@ -107,6 +107,7 @@ async def upload_usage(
             f"Content-Type: {kind} is not a usage file; send CSV as text/csv or JSON lines as application/x-ndjson",
             field="Content-Type",
         )
+    encoding = imports.check_encoding_name(encoding)  # refused (422) before the body is read
     with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
         async for chunk in request.stream():
             spool.write(chunk)

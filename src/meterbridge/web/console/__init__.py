@@ -24,11 +24,13 @@ from meterbridge.web.console import (
     companies,
     configurations,
     connection,
+    exports,
     overview,
     schedules,
     signin,
     usage,
 )
+from meterbridge.web.console import settings as settings_page
 from meterbridge.web.console.auth import SignInNeeded, back_to, sign_in_url
 from meterbridge.web.console.render import PREFIX, page
 from meterbridge.web.errors import STATUSES, validation_body
@@ -37,8 +39,11 @@ STATIC = Path(__file__).parent / "static"
 UPLOAD_SUFFIX = usage.UPLOAD_PATH
 
 router = APIRouter(include_in_schema=False)
-for module in (signin, overview, connection, companies, catalog, configurations, usage, schedules, billing, checks):
+for module in (
+    signin, overview, connection, companies, catalog, configurations, usage, schedules, billing, checks, settings_page
+):  # fmt: skip
     router.include_router(module.router)
+router.include_router(exports.router)  # the billing export's download
 
 
 def _is_console(request: Request) -> bool:

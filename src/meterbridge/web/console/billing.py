@@ -13,12 +13,14 @@ from fastapi.responses import HTMLResponse, Response
 from meterbridge.services import notify, push, runs, tenants
 from meterbridge.services.errors import InvalidInput, ServiceError
 from meterbridge.services.live import LiveRun
+from meterbridge.services.messages import counted, nothing_to_write
 from meterbridge.services.notify import deliver_quietly
 from meterbridge.services.review import SHOWS, review
 from meterbridge.services.views import PlanReview, Role, RunView
 from meterbridge.web.background import Background
 from meterbridge.web.console.actions import link
 from meterbridge.web.console.auth import Page, Posted, TenantPage
+from meterbridge.web.console.progress import running_push
 from meterbridge.web.console.render import PREFIX, change, money, page, redirect
 from meterbridge.web.errors import STATUSES
 
@@ -47,6 +49,7 @@ def _billing_page(
     if run_id is not None:
         found = review(call.ctx, call.tenant, run_id, show=show, search=q, offset=offset, limit=COMPANIES_PER_PAGE)
     pushes = runs.list_runs(call.ctx, call.tenant, kind="push", period=period, limit=1, brief=True)
+    nothing = nothing_to_write(found.run.summary) if found is not None else None
     return page(
         request,
         "billing.html",
@@ -62,6 +65,7 @@ def _billing_page(
         q=q,
         error=error,
         notice=request.query_params.get("done"),
+        nothing=nothing,
         **_common(call),
         **call.template_context(),
     )
@@ -96,6 +100,8 @@ async def preview(request: Request, call: Page, form: Posted) -> Response:
         f"-> {money(totals.billed_after, currency)} ({change(totals.billed_change, currency)}). Nothing was written "
         "to ConnectWise."
     )
+    if outcome.held is not None:
+        notice += f" {counted(outcome.held.companies, 'company')} held for approval: see below."
     return redirect(f"{call.base}/billing?period={outcome.period}&run={outcome.run}", notice)
 
 
@@ -105,14 +111,20 @@ def _status(error: ServiceError) -> int:
 
 @router.post("/t/{tenant}/billing/push", response_class=HTMLResponse)
 async def start_push(request: Request, call: Page, form: Posted) -> Response:
-    """Push the reviewed plan: its checksum is the approval (a plan that changed since is refused)."""
+    """Push the reviewed plan: its checksum is the approval (a plan that changed since is refused);
+    ``approve_held``: the held companies too (``customers``: one held company, by its own checksum)."""
     call.require(Role.BILLING)
     period, checksum = form.text("period"), form.text("checksum")
+    only = frozenset(form.texts("customers")) or None
+    approve_held = form.checked("approve_held")
     background: Background = request.app.state.background
 
     async def work(live: LiveRun) -> Any:
         try:
-            return await push.push(call.ctx, call.tenant, period, checksum=checksum, actor=call.actor, live=live)
+            return await push.push(
+                call.ctx, call.tenant, period, checksum=checksum, actor=call.actor, live=live, only=only,
+                approve_held=approve_held,
+            )  # fmt: skip
         finally:
             await deliver_quietly(call.ctx, call.tenant)
 
@@ -127,8 +139,6 @@ async def start_push(request: Request, call: Page, form: Posted) -> Response:
 
 def _run_page(request: Request, call: TenantPage, run_id: int, show: str, q: str, offset: int) -> Response:
     found = review(call.ctx, call.tenant, run_id, show=show, search=q, offset=offset, limit=COMPANIES_PER_PAGE)
-    background: Background = request.app.state.background
-    live = background.live.get(run_id)
     return page(
         request,
         "run.html",
@@ -136,7 +146,7 @@ def _run_page(request: Request, call: TenantPage, run_id: int, show: str, q: str
         review=found,
         run=found.run,
         sent=notify.of_run(call.ctx, call.tenant, run_id),
-        live=live if live is not None and not live.finished else None,
+        live=running_push(request, call, found.run),
         run_id=run_id,
         shows=SHOWS,
         show=show,
@@ -158,10 +168,10 @@ def run_detail(
 def run_progress(request: Request, call: Page, run_id: int) -> Response:
     """While the push runs: the progress bar (polled by htmx); once it has ended, a reload."""
     head = runs.show_run_head(call.ctx, call.tenant, run_id)
-    live = request.app.state.background.live.get(run_id)
-    if head.status.value != "running" or live is None or live.finished:
+    live = running_push(request, call, head)
+    if live is None:
         return HTMLResponse("", headers={"HX-Refresh": "true"})
-    return page(request, "_progress.html", run=head, live=live, **call.template_context())
+    return page(request, "_progress.html", run=head, live=live, **_common(call), **call.template_context())
 
 
 @router.get("/t/{tenant}/runs", response_class=HTMLResponse)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from meterbridge.services import doctor, leaks, runs, tenants
 from meterbridge.services.errors import ServiceError
 from meterbridge.services.review import review
-from meterbridge.services.views import FindingView, LeakView, Role
+from meterbridge.services.views import FindingView, LeakReportView, Role
 from meterbridge.web.console.actions import link
 from meterbridge.web.console.auth import Page, Posted, TenantPage
 from meterbridge.web.console.render import PREFIX, page
@@ -38,6 +38,7 @@ def _context(call: TenantPage, period: str | None) -> dict[str, Any]:
         "period": chosen,
         "preview": preview,
         "drifted": drifted,
+        "currency": tenants.show_settings(call.ctx, call.tenant).currency,
         "link": lambda action, params: link(call.base, action, params),
         **call.template_context(),
     }
@@ -46,14 +47,14 @@ def _context(call: TenantPage, period: str | None) -> dict[str, Any]:
 @router.get("/t/{tenant}/leaks", response_class=HTMLResponse)
 async def leak_report(request: Request, call: Page, period: Period = None) -> Response:
     context = _context(call, period)
-    found: list[LeakView] = []
+    report: LeakReportView | None = None
     error = None
     try:
-        found = (await leaks.revenue_leaks(call.ctx, call.tenant, context["period"])).leaks
+        report = (await leaks.revenue_leaks(call.ctx, call.tenant, context["period"])).view()
     except ServiceError as failure:
         error = failure
-    return page(request, "leaks.html", 200 if error is None else 409, section="leaks", leaks=found, error=error,
-                **context)  # fmt: skip
+    return page(request, "leaks.html", 200 if error is None else 409, section="leaks", report=report,
+                leaks=report.leaks if report else [], error=error, **context)  # fmt: skip
 
 
 async def _doctor(request: Request, call: TenantPage, period: str | None, *, create: bool) -> Response:

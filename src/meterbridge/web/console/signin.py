@@ -12,7 +12,7 @@ from meterbridge.services import accounts
 from meterbridge.services.errors import ServiceError
 from meterbridge.web.console.auth import Viewer, signed_in
 from meterbridge.web.console.render import PREFIX, page, redirect
-from meterbridge.web.deps import SESSION_COOKIE, clear_session_cookie, context, set_session_cookie
+from meterbridge.web.deps import SESSION_COOKIE, clear_session_cookie, set_session_cookie
 from meterbridge.web.limits import SignInLimiter
 
 router = APIRouter(prefix=PREFIX)
@@ -37,13 +37,9 @@ async def sign_in(request: Request) -> Response:
     username = str(form.get("username") or "").strip()[:100]
     password = str(form.get("password") or "")[:1000]
     target = _safe_next(str(form.get("next") or ""))
-    ctx = context(request)
     limiter: SignInLimiter = request.app.state.sign_ins
     try:
-        reservation = limiter.reserve(username, request.client.host if request.client else "?")
-        with limiter.checking():
-            secret, view = accounts.sign_in(ctx, username, password)
-        limiter.succeeded(reservation)
+        secret, view = limiter.sign_in(request, username, password)
     except ServiceError as error:
         return page(request, "sign_in.html", status=401 if error.kind.value == "unauthorized" else 429,
                     next=target, username=username, error=error)  # fmt: skip
