@@ -23,6 +23,15 @@ from meterbridge.services import tenants
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+LIVE_FIGURES = """el => ({
+    companies: el.querySelector('#live-companies .figure').innerText,
+    writes: el.querySelector('#live-writes .figure').innerText,
+    change: el.querySelector('#live-change .figure').innerText,
+    planned: el.querySelector('#live-change').innerText,
+    billed: el.querySelector('#live-billed .figure').innerText,
+})"""
+
+
 def _of(text: str) -> tuple[int, int]:
     """'3 of 12' -> (3, 12)."""
     found = re.search(r"(\d+) of (\d+)", text)
@@ -52,13 +61,16 @@ def test_a_push_shows_companies_writes_and_money_while_it_runs(open_console: Any
     deadline = time.monotonic() + 60
     while p.locator("h1 .badge-running").count() and time.monotonic() < deadline:
         with contextlib.suppress(PlaywrightTimeoutError):  # the page reloads without them when the push ends
-            companies = _of(p.locator("#live-companies .figure").inner_text(timeout=1000))
-            done, total = _of(p.locator("#live-writes .figure").inner_text(timeout=1000))
-            so_far = money_of(p.locator("#live-change .figure").inner_text(timeout=1000))
-            planned = money_of(p.locator("#live-change").inner_text(timeout=1000).split("of", 1)[1])
+            # every figure from one swap of the polled card: read in one script, not one after another
+            # (htmx replaces the card every 700 ms, and may do so between two reads)
+            live = p.locator("#live-totals").evaluate(LIVE_FIGURES, timeout=1000)
+            companies = _of(live["companies"])
+            done, total = _of(live["writes"])
+            so_far = money_of(live["change"])
+            planned = money_of(live["planned"].split("of", 1)[1])
             assert total == writes and planned == change
             assert companies[0] <= companies[1] and done <= total
-            billed = money_of(p.locator("#live-billed .figure").inner_text(timeout=1000))
+            billed = money_of(live["billed"])
             assert Decimal(billed) == Decimal(before) + Decimal(so_far), (billed, before, so_far)
             seen.append((companies[0], done, so_far))
             if not shot and 0 < companies[0] < companies[1]:
