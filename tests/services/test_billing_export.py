@@ -216,8 +216,8 @@ def test_a_write_that_failed_is_exported_as_what_it_still_bills(cli: Cli, tmp_pa
         usage(cli, "C1,storage,2026-10-20T00:00:00Z,100,GB", "C2,storage,2026-10-20T00:00:00Z,300,GB"),
     )
     cli.sim.faults.configure(
-        1, [FaultRule(methods=["POST"], path="*/additions", error_ratio=1.0, error_status=400, limit=1)]
-    )  # the first create (C1's) is refused
+        1, [FaultRule(methods=["POST"], path="*/agreements/1/additions", error_ratio=1.0, error_status=400)]
+    )  # C1's create (its agreement is the first) is refused, whichever of the two goes first
     pushed = cli.json("push", "--period", "2026-10", "--force", code=4)
     cli.sim.faults.configure(1, [])
     assert pushed["totals"]["billed_after"] == "30.00"  # C2's 300 GB; C1 bills nothing yet
