@@ -288,7 +288,8 @@ async def test_eight_writers_over_loopback_at_60_a_minute_all_get_through(
     pacing = client.pacing
     assert pacing.slowdowns >= 2 and pacing.lowest_in_flight_limit < 8
     assert pacing.lowest_per_minute is not None and pacing.lowest_per_minute <= 66, "it slowed to about 60"
-    assert pacing.learnt_per_minute is not None and 40 <= pacing.learnt_per_minute <= 100
+    # learnt within a halving of the 60 granted: where the slowdowns fall moves with the machine's load
+    assert pacing.learnt_per_minute is not None and 30 <= pacing.learnt_per_minute <= 100
 
 
 class Overloaded:
