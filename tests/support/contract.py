@@ -229,13 +229,30 @@ def _request_error(
     return str(errors[0]) if errors else None
 
 
-@lru_cache(maxsize=20_000)
+#: answers up to this size are remembered (at most 4,096 of them: under 256 MiB a test process)
+CACHED_BODY = 64 * 1024
+
+
 def _response_problems(
     index: int, template: str, method: str, status: str, partial: bool, body: bytes
 ) -> tuple[str, ...]:
     """The schema's first five objections to a 2xx answer's body, or none. A pure function of the
     body and its operation's schema, so an answer read again unchanged (a preview reads the same
-    additions run after run) is validated once a test process, as requests are."""
+    additions run after run) is validated once a test process, as requests are; a big answer (a
+    page of a long list) is validated each time rather than kept."""
+    if len(body) <= CACHED_BODY:
+        return _remembered_problems(index, template, method, status, partial, body)
+    return _problems(index, template, method, status, partial, body)
+
+
+@lru_cache(maxsize=4096)
+def _remembered_problems(
+    index: int, template: str, method: str, status: str, partial: bool, body: bytes
+) -> tuple[str, ...]:
+    return _problems(index, template, method, status, partial, body)
+
+
+def _problems(index: int, template: str, method: str, status: str, partial: bool, body: bytes) -> tuple[str, ...]:
     validator = response_validator(index, template, method, status, partial)
     assert validator is not None
     problems = list(validator.iter_errors(json.loads(body)))
