@@ -5,6 +5,7 @@ the import's message, the source's last error, the source list, the database."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -29,6 +30,28 @@ def test_redact_masks_a_secret_its_words_and_their_base64() -> None:
     assert shown.count(MASK) == 2 and shown.endswith(f"for {TOKEN[:4]}"), shown
 
 
+def _pull_from(ctx: Context, endpoint: Any) -> Any:
+    """A pull source at ``endpoint`` (a vendor on loopback) sending ``Bearer TOKEN``, saved and
+    pulled once: the pull's view."""
+    with serve(Starlette(routes=[Route("/v1/usage", endpoint)])) as url:
+        pulls.save_source(
+            ctx, "default", "echo", url=f"{url}/v1/usage", mapping=dict(MAPPING), auth_header="Authorization",
+            auth_value=f"Bearer {TOKEN}", actor=ACTOR, options={"values": PRODUCTS},
+        )  # fmt: skip
+        return pulls.pull(ctx, "default", "echo", actor=ACTOR, sleep=no_wait)
+
+
+def _token_nowhere(ctx: Context, shown: list[str], tables: tuple[str, ...]) -> None:
+    """Neither the token nor its base64 in any text ``shown`` nor in any row of ``tables``."""
+    coded = base64.b64encode(TOKEN.encode()).decode().rstrip("=")
+    for text_ in shown:
+        assert TOKEN not in text_ and coded not in text_, text_
+    with ctx.db.session() as session:
+        for table in tables:
+            for row in session.execute(text(f"SELECT * FROM {table}")):  # noqa: S608 - the test's own names
+                assert TOKEN not in str(row) and coded not in str(row), (table, row)
+
+
 def test_an_echoed_auth_value_is_kept_nowhere(ctx: Context) -> None:
     async def echo(request: Request) -> PlainTextResponse:
         sent = request.headers.get("authorization", "")
@@ -36,12 +59,7 @@ def test_an_echoed_auth_value_is_kept_nowhere(ctx: Context) -> None:
         coded = base64.b64encode(token.encode()).decode()
         return PlainTextResponse(f"refused: you sent {sent!r}, token {token}, encoded {coded}", status_code=401)
 
-    with serve(Starlette(routes=[Route("/v1/usage", echo)])) as url:
-        pulls.save_source(
-            ctx, "default", "echo", url=f"{url}/v1/usage", mapping=dict(MAPPING), auth_header="Authorization",
-            auth_value=f"Bearer {TOKEN}", actor=ACTOR, options={"values": PRODUCTS},
-        )  # fmt: skip
-        view = pulls.pull(ctx, "default", "echo", actor=ACTOR, sleep=no_wait)
+    view = _pull_from(ctx, echo)
     assert view.status == "failed" and "answered HTTP 401" in (view.message or ""), view
     assert MASK in (view.message or "")
     shown = [
@@ -50,20 +68,13 @@ def test_an_echoed_auth_value_is_kept_nowhere(ctx: Context) -> None:
         *(s.model_dump_json() for s in pulls.list_sources(ctx, "default")),
         *(i.model_dump_json() for i in imports.list_imports(ctx, "default")),
     ]
-    coded = base64.b64encode(TOKEN.encode()).decode().rstrip("=")
-    for text_ in shown:
-        assert TOKEN not in text_ and coded not in text_, text_
-    with ctx.db.session() as session:
-        for table in ("usage_sources", "usage_imports", "usage_import_errors"):
-            for row in session.execute(text(f"SELECT * FROM {table}")):  # noqa: S608 - the test's own names
-                assert TOKEN not in str(row) and coded not in str(row), (table, row)
+    _token_nowhere(ctx, shown, ("usage_sources", "usage_imports", "usage_import_errors"))
 
 
 def test_a_vendor_row_that_carries_the_auth_value_is_stored_and_shown_scrubbed(ctx: Context) -> None:
     """Not an error answer the source port redacts: an ordinary 200 whose rows hold the token in
     their values (a vendor echoing what it was sent into a field). The row errors, the import's
     message and every list are scrubbed at the store's boundary, whichever service wrote them."""
-    coded = base64.b64encode(TOKEN.encode()).decode().rstrip("=")
 
     async def rows(request: Request) -> JSONResponse:
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -76,22 +87,12 @@ def test_a_vendor_row_that_carries_the_auth_value_is_stored_and_shown_scrubbed(c
             {**item, "measured_at": "2026-10-06T00:00:00Z", "value": "7"},
         ]})  # fmt: skip
 
-    with serve(Starlette(routes=[Route("/v1/usage", rows)])) as url:
-        pulls.save_source(
-            ctx, "default", "echo", url=f"{url}/v1/usage", mapping=dict(MAPPING), auth_header="Authorization",
-            auth_value=f"Bearer {TOKEN}", actor=ACTOR, options={"values": PRODUCTS},
-        )  # fmt: skip
-        view = pulls.pull(ctx, "default", "echo", actor=ACTOR, sleep=no_wait)
+    view = _pull_from(ctx, rows)
     (stored,) = imports.list_imports(ctx, "default")
     errors = imports.show_import(ctx, "default", stored.id).errors
     assert len(errors) == 2 and all(MASK in e.message for e in errors), errors  # the rows are named, scrubbed
     shown = [view.model_dump_json(), *(e.model_dump_json() for e in errors), stored.model_dump_json()]
-    for text_ in shown:
-        assert TOKEN not in text_ and coded not in text_, text_
-    with ctx.db.session() as session:
-        for table in ("usage_imports", "usage_import_errors", "audit_log"):
-            for row in session.execute(text(f"SELECT * FROM {table}")):  # noqa: S608 - the test's own names
-                assert TOKEN not in str(row) and coded not in str(row), (table, row)
+    _token_nowhere(ctx, shown, ("usage_imports", "usage_import_errors", "audit_log"))
 
 
 def test_every_column_that_keeps_a_message_stores_it_scrubbed() -> None:
